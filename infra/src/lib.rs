@@ -1,0 +1,91 @@
+//! The local server behind `emo-local`: every route of the API on one port, served by the very
+//! handlers the Lambdas run (`emo::api`), so what works here works behind API Gateway.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body as AxumBody;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use emo::AppState;
+use emo::web::form::MAX_BODY_BYTES;
+use http::StatusCode;
+use tokio::net::TcpListener;
+
+/// The axum app: one fallback that hands every request to [`emo::api::route`].
+pub fn app(state: Arc<AppState>) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then finishes the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    let path = parts.uri.path().to_owned();
+
+    let resp = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => {
+            let body = if bytes.is_empty() {
+                lambda_http::Body::Empty
+            } else {
+                lambda_http::Body::Binary(bytes.to_vec())
+            };
+            let req = lambda_http::Request::from_parts(parts, body);
+            emo::api::route(&state, req).await
+        }
+        Err(_) => emo::api::error_for_path(
+            &path,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("request body is larger than {} MiB", MAX_BODY_BYTES >> 20),
+        ),
+    };
+
+    let (parts, body) = resp.into_parts();
+    tracing::info!(
+        target: "emo_local::access",
+        "{method} {path} {} {:.1}ms",
+        parts.status.as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    let body = match body {
+        lambda_http::Body::Empty => AxumBody::empty(),
+        lambda_http::Body::Text(t) => AxumBody::from(t),
+        lambda_http::Body::Binary(b) => AxumBody::from(b),
+        _ => AxumBody::empty(),
+    };
+    Response::from_parts(parts, body)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

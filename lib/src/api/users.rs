@@ -1,0 +1,165 @@
+//! Section 2.1 of the spec: register, login, change-password.
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+use crate::AppState;
+use crate::auth::{AuthError, authenticate, bearer::INVALID_TOKEN};
+use crate::domain::{Password, Phone};
+use crate::store::StoreError;
+use crate::web::response::{INTERNAL, user_error, user_ok, user_ok_with};
+use crate::web::{Form, FormError};
+
+/// What can go wrong in a users endpoint, each with its status and client message.
+#[derive(Debug)]
+enum Failure {
+    BadRequest(String),
+    Unauthorized(&'static str),
+    TooManyAttempts(String),
+    Internal(anyhow::Error),
+}
+
+impl From<FormError> for Failure {
+    fn from(e: FormError) -> Self {
+        Failure::BadRequest(e.to_string())
+    }
+}
+
+impl From<crate::domain::Invalid> for Failure {
+    fn from(e: crate::domain::Invalid) -> Self {
+        Failure::BadRequest(e.0)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Internal(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::PhoneTaken => Failure::BadRequest(e.to_string()),
+            other => Failure::Internal(other.into()),
+        }
+    }
+}
+
+impl From<AuthError> for Failure {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthorized => Failure::Unauthorized(INVALID_TOKEN),
+            AuthError::Store(s) => s.into(),
+        }
+    }
+}
+
+fn respond(endpoint: &'static str, result: Result<Response<Body>, Failure>) -> Response<Body> {
+    match result {
+        Ok(r) => r,
+        Err(Failure::BadRequest(m)) => user_error(StatusCode::BAD_REQUEST, &m),
+        Err(Failure::Unauthorized(m)) => user_error(StatusCode::UNAUTHORIZED, m),
+        Err(Failure::TooManyAttempts(m)) => user_error(StatusCode::TOO_MANY_REQUESTS, &m),
+        Err(Failure::Internal(e)) => {
+            tracing::error!(endpoint, error = format!("{e:#}"), "request failed");
+            user_error(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+        }
+    }
+}
+
+/// `POST /api/v1/users/register` with `phone` and `password`.
+pub async fn register(state: &AppState, req: Request) -> Response<Body> {
+    respond("register", register_inner(state, &req).await)
+}
+
+async fn register_inner(state: &AppState, req: &Request) -> Result<Response<Body>, Failure> {
+    let form = Form::parse(req).await?;
+    let phone = Phone::parse(form.required("phone")?)?;
+    let password = Password::parse(form.required("password")?)?;
+    let hash = state.passwords.hash(&password).await?;
+    let user = state.users.create(&phone, &hash, state.clock.now()).await?;
+    tracing::info!(user_id = user.id, "user registered");
+    Ok(user_ok("Registration successful"))
+}
+
+/// `POST /api/v1/users/login` with `phone` and `password`; answers a JWT in `data.token`.
+pub async fn login(state: &AppState, req: Request) -> Response<Body> {
+    respond("login", login_inner(state, &req).await)
+}
+
+const WRONG_CREDENTIALS: &str = "invalid phone or password";
+
+async fn login_inner(state: &AppState, req: &Request) -> Result<Response<Body>, Failure> {
+    let form = Form::parse(req).await?;
+    let phone = Phone::parse(form.required("phone")?)?;
+    let password = Password::parse(form.required("password")?)?;
+    let policy = state.settings.lockout;
+
+    let now = state.clock.now();
+    let attempts = state.users.login_attempts(&phone).await?;
+    if attempts.is_locked(now) {
+        // Refused before the password is even checked, so a right guess is no way round it.
+        return Err(locked(attempts.locked_until, now));
+    }
+
+    let user = state.users.find_by_phone(phone.as_str()).await?;
+    let matched = state
+        .passwords
+        .verify(password.expose(), user.as_ref().map(|u| u.password_hash.as_str()))
+        .await?;
+    let user = match user {
+        Some(user) if matched => user,
+        _ => {
+            // Known and unknown phones are counted alike: a lockout says nothing about existence.
+            let after = state
+                .users
+                .record_login_failure(&phone, state.clock.now(), policy)
+                .await?;
+            tracing::info!(phone = ?phone, locked = after.locked_until > now, "login failed");
+            return Err(Failure::Unauthorized(WRONG_CREDENTIALS));
+        }
+    };
+    if attempts.failures > 0 {
+        state.users.clear_login_failures(&phone).await?;
+    }
+    let token = state.tokens.issue(&user, state.clock.now())?;
+    Ok(user_ok_with("Login successful", json!({ "token": token })))
+}
+
+fn locked(until: u64, now: u64) -> Failure {
+    let minutes = until.saturating_sub(now).div_ceil(60).max(1);
+    Failure::TooManyAttempts(format!(
+        "too many failed login attempts for this phone; try again in {minutes} minute{}",
+        if minutes == 1 { "" } else { "s" }
+    ))
+}
+
+/// `POST /api/v1/users/change-password` with `newPassword`, authenticated.
+///
+/// Every token issued before the change stops working; the response carries a fresh one in
+/// `data.token` so the client stays signed in.
+pub async fn change_password(state: &AppState, req: Request) -> Response<Body> {
+    respond("change-password", change_password_inner(state, &req).await)
+}
+
+async fn change_password_inner(state: &AppState, req: &Request) -> Result<Response<Body>, Failure> {
+    let mut user = authenticate(state, req).await?;
+    let form = Form::parse(req).await?;
+    let password = Password::parse(form.required("newPassword")?)?;
+    let hash = state.passwords.hash(&password).await?;
+    user.token_version = match state.users.change_password(&user.phone, &hash).await {
+        Ok(v) => v,
+        // Deleted between the token check and now: the token no longer names a user.
+        Err(StoreError::NoSuchUser) => return Err(Failure::Unauthorized(INVALID_TOKEN)),
+        Err(e) => return Err(e.into()),
+    };
+    user.password_hash = hash;
+    let token = state.tokens.issue(&user, state.clock.now())?;
+    tracing::info!(user_id = user.id, "password changed");
+    Ok(user_ok_with(
+        "Password changed successfully",
+        json!({ "token": token }),
+    ))
+}

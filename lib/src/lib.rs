@@ -1,0 +1,22 @@
+//! Emo's shared crate: everything with logic lives here, so every Lambda binary, the local server
+//! and the tests run exactly the same code.
+//!
+//! - [`domain`]: validated types built at the edge (`Phone`, `Password`, ...).
+//! - [`settings`]: configuration read once from the environment.
+//! - [`auth`]: argon2id password hashing, JWT issue/verify, the bearer-token check.
+//! - [`web`]: request-body parsing (multipart, urlencoded, JSON) and the contract's envelopes.
+//! - [`api`]: one handler per endpoint, `async fn(&AppState, Request) -> Response`.
+//! - [`store`]: the storage ports and their `local` (SQLite) and `aws` (DynamoDB) adapters.
+//! - [`state`]: `AppState`, settings plus ports, built once per process.
+
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod domain;
+pub mod settings;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod web;
+
+pub use state::AppState;

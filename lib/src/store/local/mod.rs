@@ -1,0 +1,73 @@
+//! The embedded backend: one SQLite file in WAL mode under `EMO_DATA_DIR`, safe for several
+//! processes at once (the local server and `cargo lambda watch` functions can share it).
+//!
+//! rusqlite is blocking, so every call runs on tokio's blocking pool.
+
+mod users;
+
+pub use users::LocalUserStore;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use rusqlite::Connection;
+
+/// A shared handle on the database file; cheap to clone.
+#[derive(Clone)]
+pub struct LocalDb {
+    conn: Arc<Mutex<Connection>>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    phone         TEXT    NOT NULL UNIQUE,
+    password_hash TEXT    NOT NULL,
+    token_version INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS login_attempts (
+    phone        TEXT    PRIMARY KEY,
+    failures     INTEGER NOT NULL,
+    locked_until INTEGER NOT NULL
+);
+";
+
+impl LocalDb {
+    /// Opens (creating if needed) `emo.db` in `dir`.
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data dir {}", dir.display()))?;
+        let path = dir.join("emo.db");
+        let conn = Connection::open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        // Another process may hold the write lock for a moment: wait rather than fail.
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)
+            .with_context(|| format!("cannot create the schema in {}", path.display()))?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    pub(crate) async fn call<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| anyhow::anyhow!("sqlite connection poisoned"))?;
+            f(&mut guard)
+        })
+        .await
+        .context("sqlite task panicked")?
+    }
+}
