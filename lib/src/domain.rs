@@ -133,8 +133,18 @@ mod tests {
 
     #[test]
     fn password_length_errors_say_which_bound_was_crossed() {
-        assert!(Password::parse("1234567").unwrap_err().0.contains("at least 8"));
-        assert!(Password::parse(&"x".repeat(10_000)).unwrap_err().0.contains("at most 128"));
+        assert!(
+            Password::parse("1234567")
+                .unwrap_err()
+                .0
+                .contains("at least 8")
+        );
+        assert!(
+            Password::parse(&"x".repeat(10_000))
+                .unwrap_err()
+                .0
+                .contains("at most 128")
+        );
     }
 
     #[test]

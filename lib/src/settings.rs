@@ -60,7 +60,10 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("backend", &self.backend)
             .field("data_dir", &self.data_dir)
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("jwt_ttl", &self.jwt_ttl)
             .field("argon2", &self.argon2)
             .field("lockout", &self.lockout)
@@ -83,9 +86,7 @@ pub const MIN_JWT_SECRET_LEN: usize = 32;
 impl Settings {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, SettingsError> {
-        Self::from_lookup(|name| {
-            std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
-        })
+        Self::from_lookup(|name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
     }
 
     /// Reads settings through `lookup` (the environment in production, a map in tests).
@@ -94,7 +95,12 @@ impl Settings {
         let backend = match env.get("EMO_BACKEND").as_deref() {
             None | Some("local") => Backend::Local,
             Some("aws") => Backend::Aws,
-            Some(other) => return Err(bad("EMO_BACKEND", format!("{other:?} is neither \"local\" nor \"aws\""))),
+            Some(other) => {
+                return Err(bad(
+                    "EMO_BACKEND",
+                    format!("{other:?} is neither \"local\" nor \"aws\""),
+                ));
+            }
         };
         let jwt_secret = env.get("EMO_JWT_SECRET");
         if let Some(s) = &jwt_secret
@@ -106,19 +112,33 @@ impl Settings {
             ));
         }
         if backend == Backend::Aws && jwt_secret.is_none() {
-            return Err(bad("EMO_JWT_SECRET", "is required when EMO_BACKEND=aws".into()));
+            return Err(bad(
+                "EMO_JWT_SECRET",
+                "is required when EMO_BACKEND=aws".into(),
+            ));
         }
         let users_table = env.get("EMO_USERS_TABLE");
         if backend == Backend::Aws && users_table.is_none() {
-            return Err(bad("EMO_USERS_TABLE", "is required when EMO_BACKEND=aws".into()));
+            return Err(bad(
+                "EMO_USERS_TABLE",
+                "is required when EMO_BACKEND=aws".into(),
+            ));
         }
         let argon2 = Argon2Cost {
             memory_kib: env.parse("EMO_ARGON2_MEMORY_KIB", Argon2Cost::OWASP.memory_kib)?,
             iterations: env.parse("EMO_ARGON2_ITERATIONS", Argon2Cost::OWASP.iterations)?,
             parallelism: env.parse("EMO_ARGON2_PARALLELISM", Argon2Cost::OWASP.parallelism)?,
         };
-        if let Err(e) = argon2::Params::new(argon2.memory_kib, argon2.iterations, argon2.parallelism, None) {
-            return Err(bad("EMO_ARGON2_MEMORY_KIB", format!("argon2 rejects this cost ({e})")));
+        if let Err(e) = argon2::Params::new(
+            argon2.memory_kib,
+            argon2.iterations,
+            argon2.parallelism,
+            None,
+        ) {
+            return Err(bad(
+                "EMO_ARGON2_MEMORY_KIB",
+                format!("argon2 rejects this cost ({e})"),
+            ));
         }
         let max_failures: u32 = env.parse("EMO_LOGIN_MAX_FAILURES", 5)?;
         if max_failures == 0 {
@@ -130,7 +150,10 @@ impl Settings {
         }
         Ok(Self {
             backend,
-            data_dir: env.get("EMO_DATA_DIR").unwrap_or_else(|| "./.emo".into()).into(),
+            data_dir: env
+                .get("EMO_DATA_DIR")
+                .unwrap_or_else(|| "./.emo".into())
+                .into(),
             jwt_secret,
             jwt_ttl: Duration::from_secs(jwt_ttl_secs),
             argon2,
@@ -174,8 +197,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 

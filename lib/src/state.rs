@@ -39,7 +39,10 @@ impl AppState {
                     .users_table
                     .clone()
                     .context("EMO_USERS_TABLE is required when EMO_BACKEND=aws")?;
-                Arc::new(DynamoUserStore::new(aws_sdk_dynamodb::Client::new(&conf), table))
+                Arc::new(DynamoUserStore::new(
+                    aws_sdk_dynamodb::Client::new(&conf),
+                    table,
+                ))
             }
         };
         let secret = match &settings.jwt_secret {

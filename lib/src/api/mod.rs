@@ -30,7 +30,11 @@ pub fn error_for_path(path: &str, status: StatusCode, message: &str) -> Response
 /// Dispatches a request to the handler of its route, as API Gateway does for the Lambdas.
 pub async fn route(state: &AppState, req: Request) -> Response<Body> {
     let path = req.uri().path().to_owned();
-    let path = if path.len() > 1 { path.trim_end_matches('/') } else { &path };
+    let path = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        &path
+    };
     let method = req.method().clone();
     let expected = match path {
         "/api/v1/users/register" | "/api/v1/users/login" | "/api/v1/users/change-password" => {
@@ -48,7 +52,8 @@ pub async fn route(state: &AppState, req: Request) -> Response<Body> {
         );
         resp.headers_mut().insert(
             http::header::ALLOW,
-            http::HeaderValue::from_str(expected.as_str()).expect("a method name is a valid header value"),
+            http::HeaderValue::from_str(expected.as_str())
+                .expect("a method name is a valid header value"),
         );
         return resp;
     }

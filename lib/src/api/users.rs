@@ -107,7 +107,10 @@ async fn login_inner(state: &AppState, req: &Request) -> Result<Response<Body>, 
     let user = state.users.find_by_phone(phone.as_str()).await?;
     let matched = state
         .passwords
-        .verify(password.expose(), user.as_ref().map(|u| u.password_hash.as_str()))
+        .verify(
+            password.expose(),
+            user.as_ref().map(|u| u.password_hash.as_str()),
+        )
         .await?;
     let user = match user {
         Some(user) if matched => user,

@@ -56,7 +56,11 @@ impl Tokens {
 
     /// Signs arbitrary claims (tests use it to forge expired or odd tokens with the real key).
     pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
-        Ok(encode(&Header::new(Algorithm::HS256), claims, &self.encoding)?)
+        Ok(encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &self.encoding,
+        )?)
     }
 
     /// The claims of a token that is well-formed, HS256-signed with our key, issued by "emo" and
@@ -95,9 +99,14 @@ mod tests {
         let t = Tokens::new(&[7; 32], 3600);
         let token = t.issue(&user(), now()).unwrap();
         let payload = token.split('.').nth(1).unwrap();
-        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
         let text = String::from_utf8(json).unwrap();
-        assert!(text.starts_with(r#"{"id":1,"phone":"13800000000","exp":"#), "{text}");
+        assert!(
+            text.starts_with(r#"{"id":1,"phone":"13800000000","exp":"#),
+            "{text}"
+        );
         assert!(text.contains(r#""iss":"emo""#));
         let claims = t.verify(&token).unwrap();
         assert_eq!((claims.id, claims.ver), (1, 3));
@@ -126,7 +135,8 @@ mod tests {
         let t = Tokens::new(&[7; 32], 3600);
         let good = t.issue(&user(), now()).unwrap();
         let payload = good.split('.').nth(1).unwrap();
-        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"alg":"none","typ":"JWT"}"#);
         assert!(t.verify(&format!("{header}.{payload}.")).is_none());
     }
 }

@@ -116,7 +116,10 @@ mod tests {
     #[tokio::test]
     async fn production_cost_is_owasps_argon2id() {
         let p = Passwords::new(Argon2Cost::OWASP).unwrap();
-        let h = p.hash(&Password::parse("production!").unwrap()).await.unwrap();
+        let h = p
+            .hash(&Password::parse("production!").unwrap())
+            .await
+            .unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
         // A hash made at another cost still verifies: the cost is read from the hash.
         let cheap = Passwords::new(CHEAP).unwrap();

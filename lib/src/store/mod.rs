@@ -59,7 +59,12 @@ pub trait UserStore: Send + Sync {
     /// Creates a user with a fresh id and token version 0.
     ///
     /// Fails with [`StoreError::PhoneTaken`] when the phone is registered, atomically.
-    async fn create(&self, phone: &Phone, password_hash: &str, now: u64) -> Result<User, StoreError>;
+    async fn create(
+        &self,
+        phone: &Phone,
+        password_hash: &str,
+        now: u64,
+    ) -> Result<User, StoreError>;
 
     async fn find_by_phone(&self, phone: &str) -> Result<Option<User>, StoreError>;
 

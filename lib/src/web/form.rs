@@ -37,7 +37,10 @@ impl Form {
 
     /// An optional field; an empty value counts as absent.
     pub fn optional(&self, name: &str) -> Option<&str> {
-        self.fields.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.fields
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     fn insert(&mut self, name: String, value: String) {
@@ -63,9 +66,13 @@ impl Form {
             .headers()
             .get(CONTENT_TYPE)
             .map(|v| v.to_str().unwrap_or_default().to_owned());
-        let essence = content_type
-            .as_deref()
-            .map(|ct| ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+        let essence = content_type.as_deref().map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
         match essence.as_deref() {
             Some("multipart/form-data") => {
                 parse_multipart(content_type.as_deref().unwrap_or_default(), bytes).await
@@ -146,8 +153,9 @@ async fn parse_multipart(content_type: &str, bytes: &[u8]) -> Result<Form, FormE
         let value = field.bytes().await.map_err(|e| {
             FormError::Malformed(format!("multipart field {name} cannot be read: {e}"))
         })?;
-        let text = String::from_utf8(value.to_vec())
-            .map_err(|_| FormError::Malformed(format!("multipart field {name} is not UTF-8 text")))?;
+        let text = String::from_utf8(value.to_vec()).map_err(|_| {
+            FormError::Malformed(format!("multipart field {name} is not UTF-8 text"))
+        })?;
         form.insert(name, text);
     }
     Ok(form)
@@ -170,7 +178,11 @@ mod tests {
         let multipart = "--XyZ\r\nContent-Disposition: form-data; name=\"phone\"\r\n\r\n13800000000\r\n\
                          --XyZ\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\np@ss word&=1\r\n--XyZ--\r\n";
         let forms = [
-            Form::parse(&request(Some("multipart/form-data; boundary=XyZ"), Body::Binary(multipart.into()))).await,
+            Form::parse(&request(
+                Some("multipart/form-data; boundary=XyZ"),
+                Body::Binary(multipart.into()),
+            ))
+            .await,
             Form::parse(&request(
                 Some("application/x-www-form-urlencoded"),
                 "phone=13800000000&password=p%40ss+word%26%3D1",
@@ -181,7 +193,11 @@ mod tests {
                 r#"{"phone":"13800000000","password":"p@ss word&=1"}"#,
             ))
             .await,
-            Form::parse(&request(None, r#" {"phone":13800000000,"password":"p@ss word&=1"}"#)).await,
+            Form::parse(&request(
+                None,
+                r#" {"phone":13800000000,"password":"p@ss word&=1"}"#,
+            ))
+            .await,
         ];
         for f in forms {
             let f = f.unwrap();
@@ -197,8 +213,14 @@ mod tests {
             request(Some("application/json"), "[1,2]"),
             request(Some("application/json"), r#"{"phone":{"a":1}}"#),
             request(Some("multipart/form-data"), "no boundary"),
-            request(Some("multipart/form-data; boundary=B"), "--B\r\ngarbage without end"),
-            request(Some("application/x-www-form-urlencoded"), Body::Binary(vec![0xff, 0xfe, b'='])),
+            request(
+                Some("multipart/form-data; boundary=B"),
+                "--B\r\ngarbage without end",
+            ),
+            request(
+                Some("application/x-www-form-urlencoded"),
+                Body::Binary(vec![0xff, 0xfe, b'=']),
+            ),
             request(Some("text/xml"), "<phone/>"),
         ];
         for req in cases {
@@ -209,9 +231,12 @@ mod tests {
 
     #[tokio::test]
     async fn empty_and_absent_fields_are_missing() {
-        let f = Form::parse(&request(Some("application/json"), r#"{"phone":"","x":null}"#))
-            .await
-            .unwrap();
+        let f = Form::parse(&request(
+            Some("application/json"),
+            r#"{"phone":"","x":null}"#,
+        ))
+        .await
+        .unwrap();
         assert_eq!(f.required("phone"), Err(FormError::Missing("phone")));
         assert_eq!(f.required("x"), Err(FormError::Missing("x")));
         assert_eq!(FormError::Missing("phone").to_string(), "phone is required");

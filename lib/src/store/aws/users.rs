@@ -168,7 +168,12 @@ fn attempts_of(item: &Option<AttemptsItem>) -> LoginAttempts {
 
 #[async_trait]
 impl UserStore for DynamoUserStore {
-    async fn create(&self, phone: &Phone, password_hash: &str, now: u64) -> Result<User, StoreError> {
+    async fn create(
+        &self,
+        phone: &Phone,
+        password_hash: &str,
+        now: u64,
+    ) -> Result<User, StoreError> {
         let item = UserItem {
             pk: format!("USER#{phone}"),
             id: self.next_user_id().await?,
@@ -280,7 +285,11 @@ impl UserStore for DynamoUserStore {
             };
             let attrs: HashMap<String, AttributeValue> =
                 serde_dynamo::to_item(&item).map_err(anyhow::Error::from)?;
-            let put = self.client.put_item().table_name(&self.table).set_item(Some(attrs));
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(attrs));
             let put = if current.is_some() {
                 put.condition_expression("rev = :rev")
                     .expression_attribute_values(":rev", AttributeValue::N(rev.to_string()))

@@ -41,8 +41,8 @@ impl LocalDb {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create data dir {}", dir.display()))?;
         let path = dir.join("emo.db");
-        let conn = Connection::open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+        let conn =
+            Connection::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
         // Another process may hold the write lock for a moment: wait rather than fail.
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -46,7 +46,12 @@ fn read_attempts(conn: &rusqlite::Connection, phone: &str) -> rusqlite::Result<L
 
 #[async_trait]
 impl UserStore for LocalUserStore {
-    async fn create(&self, phone: &Phone, password_hash: &str, now: u64) -> Result<User, StoreError> {
+    async fn create(
+        &self,
+        phone: &Phone,
+        password_hash: &str,
+        now: u64,
+    ) -> Result<User, StoreError> {
         let phone = phone.as_str().to_owned();
         let hash = password_hash.to_owned();
         let inserted = self
@@ -111,7 +116,10 @@ impl UserStore for LocalUserStore {
 
     async fn login_attempts(&self, phone: &Phone) -> Result<LoginAttempts, StoreError> {
         let phone = phone.as_str().to_owned();
-        Ok(self.db.call(move |conn| Ok(read_attempts(conn, &phone)?)).await?)
+        Ok(self
+            .db
+            .call(move |conn| Ok(read_attempts(conn, &phone)?))
+            .await?)
     }
 
     async fn record_login_failure(

@@ -1,0 +1,243 @@
+//! The real `emo-local` binary, started as a user would, spoken to over HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// A running `emo-local` and everything it has logged so far.
+struct Server {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<String>>,
+}
+
+fn start(data_dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_emo-local"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("EMO_ADDR", "127.0.0.1:0")
+        .env("EMO_DATA_DIR", data_dir)
+        .env("EMO_ARGON2_MEMORY_KIB", "256")
+        .env("EMO_ARGON2_ITERATIONS", "1")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("emo-local starts");
+    let stderr = child.stderr.take().unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = mpsc::channel();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(i) = line.find("listening on http://") {
+                let addr = line[i + "listening on ".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_owned();
+                let _ = tx.send(addr);
+            }
+            let mut l = sink.lock().unwrap();
+            l.push_str(&line);
+            l.push('\n');
+        }
+    });
+    let base = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(base) => base,
+        Err(_) => {
+            let _ = child.kill();
+            panic!(
+                "emo-local did not start; it logged:\n{}",
+                log.lock().unwrap()
+            );
+        }
+    };
+    Server { child, base, log }
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends SIGTERM and returns whether it exited cleanly, with its log.
+    fn terminate(mut self) -> (bool, String) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let log = self.log.lock().unwrap().clone();
+        (status.success(), log)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+async fn json_of(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("a JSON body"))
+}
+
+#[tokio::test]
+async fn emo_local_serves_the_account_flow_over_http_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]);
+    let http = reqwest::Client::new();
+
+    let form = reqwest::multipart::Form::new()
+        .text("phone", "13800138000")
+        .text("password", "sticker-maker-1");
+    let r = http
+        .post(server.url("/api/v1/users/register"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(r).await,
+        (
+            200,
+            json!({"code": 0, "message": "Registration successful"})
+        )
+    );
+
+    let r = http
+        .post(server.url("/api/v1/users/login"))
+        .form(&[("phone", "13800138000"), ("password", "sticker-maker-1")])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(r).await;
+    assert_eq!(
+        (status, &body["message"]),
+        (200, &json!("Login successful"))
+    );
+    let old = body["data"]["token"].as_str().unwrap().to_owned();
+
+    let change = |token: String, pw: &'static str| {
+        http.post(server.url("/api/v1/users/change-password"))
+            .bearer_auth(token)
+            .json(&json!({ "newPassword": pw }))
+            .send()
+    };
+    let (status, body) = json_of(change(old.clone(), "sticker-maker-2").await.unwrap()).await;
+    assert_eq!(
+        (status, &body["message"]),
+        (200, &json!("Password changed successfully"))
+    );
+    let fresh = body["data"]["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        json_of(change(old, "sticker-maker-3").await.unwrap()).await,
+        (401, json!({"code": 1, "message": "Invalid or expired JWT"}))
+    );
+    assert_eq!(
+        json_of(change(fresh, "sticker-maker-3").await.unwrap())
+            .await
+            .0,
+        200
+    );
+
+    // Unknown routes and wrong methods answer JSON too.
+    let r = http
+        .get(server.url("/api/v1/users/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["allow"], "POST");
+    assert_eq!(json_of(r).await.0, 405);
+    let r = http.get(server.url("/nowhere")).send().await.unwrap();
+    assert_eq!(json_of(r).await.0, 404);
+
+    // A body over the limit is refused in the envelope without being read whole.
+    let huge = vec![b'a'; 17 * 1024 * 1024];
+    let r = http
+        .post(server.url("/api/v1/users/register"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(r).await;
+    assert_eq!((status, &body["code"]), (413, &json!(1)));
+
+    let (clean, log) = server.terminate();
+    assert!(clean, "emo-local exited with an error; log:\n{log}");
+    assert!(log.contains("POST /api/v1/users/register 200"), "{log}");
+    assert!(
+        log.contains("POST /api/v1/users/change-password 401"),
+        "{log}"
+    );
+    assert!(log.contains("emo-local stopped"), "{log}");
+    assert!(
+        !log.contains("sticker-maker"),
+        "a password reached the log:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn tokens_survive_a_restart_because_the_generated_secret_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let first = start(dir.path(), &[]);
+    http.post(first.url("/api/v1/users/register"))
+        .form(&[("phone", "13900139000"), ("password", "password-one")])
+        .send()
+        .await
+        .unwrap();
+    let (_, body) = json_of(
+        http.post(first.url("/api/v1/users/login"))
+            .form(&[("phone", "13900139000"), ("password", "password-one")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let token = body["data"]["token"].as_str().unwrap().to_owned();
+    assert!(first.terminate().0);
+    let secret = std::fs::read_to_string(dir.path().join("jwt-secret")).unwrap();
+    assert!(secret.len() >= 32);
+
+    let second = start(dir.path(), &[]);
+    let r = http
+        .post(second.url("/api/v1/users/change-password"))
+        .bearer_auth(&token)
+        .form(&[("newPassword", "password-two")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(r).await.0, 200);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("jwt-secret")).unwrap(),
+        secret
+    );
+}
+
+#[test]
+fn a_malformed_setting_stops_start_up_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, value) in [
+        ("EMO_LOGIN_MAX_FAILURES", "five"),
+        ("EMO_ADDR", "not-an-address"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_emo-local"))
+            .env("EMO_DATA_DIR", dir.path())
+            .env("EMO_ADDR", "127.0.0.1:0")
+            .env(name, value)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(name), "{name}: {stderr}");
+    }
+}

@@ -1,0 +1,175 @@
+//! Builds an [`AppState`] on either backend with cheap password hashing, and API requests.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use emo::AppState;
+use emo::settings::Settings;
+use emo::store::UserStore;
+use emo::store::aws::DynamoUserStore;
+use emo::store::local::{LocalDb, LocalUserStore};
+use lambda_http::{Body, Request, Response};
+use serde_json::Value;
+
+/// A state plus whatever must live as long as it (the local backend's temp dir).
+pub struct TestEnv {
+    pub state: Arc<AppState>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn test_settings(extra: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = [
+        ("EMO_ARGON2_MEMORY_KIB", "256"),
+        ("EMO_ARGON2_ITERATIONS", "1"),
+        ("EMO_ARGON2_PARALLELISM", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings are valid")
+}
+
+const TEST_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+
+pub fn local_users() -> (Arc<dyn UserStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = LocalDb::open(dir.path()).unwrap();
+    (Arc::new(LocalUserStore::new(db)), dir)
+}
+
+/// The emulator's SDK config, or `None` (a skip) when no emulator is configured outside CI.
+pub async fn emulator() -> Option<aws_config::SdkConfig> {
+    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the AWS emulator tests, but AWS_ENDPOINT_URL is unset"
+        );
+        eprintln!("skipped: AWS_ENDPOINT_URL is unset (run the README's test command)");
+        return None;
+    }
+    Some(emo::store::aws::sdk_config().await)
+}
+
+/// A name no other test uses, so tests share the emulator without stepping on each other.
+pub fn unique_name(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub async fn aws_users() -> Option<Arc<dyn UserStore>> {
+    let conf = emulator().await?;
+    let client = aws_sdk_dynamodb::Client::new(&conf);
+    let table = unique_name("emo-users");
+    DynamoUserStore::create_table(&client, &table)
+        .await
+        .unwrap();
+    Some(Arc::new(DynamoUserStore::new(client, table)))
+}
+
+pub fn env_with(
+    users: Arc<dyn UserStore>,
+    dir: Option<tempfile::TempDir>,
+    extra: &[(&str, &str)],
+) -> TestEnv {
+    let state = AppState::new(test_settings(extra), users, TEST_SECRET).unwrap();
+    TestEnv {
+        state: Arc::new(state),
+        _dir: dir,
+    }
+}
+
+pub fn local_env(extra: &[(&str, &str)]) -> TestEnv {
+    let (users, dir) = local_users();
+    env_with(users, Some(dir), extra)
+}
+
+pub async fn aws_env(extra: &[(&str, &str)]) -> Option<TestEnv> {
+    Some(env_with(aws_users().await?, None, extra))
+}
+
+/// How a test sends a form: the three encodings the API accepts.
+#[derive(Debug, Clone, Copy)]
+pub enum Encoding {
+    Multipart,
+    Urlencoded,
+    Json,
+}
+
+pub const ENCODINGS: [Encoding; 3] = [Encoding::Multipart, Encoding::Urlencoded, Encoding::Json];
+
+pub fn post(path: &str, enc: Encoding, fields: &[(&str, &str)], token: Option<&str>) -> Request {
+    let (content_type, body) = match enc {
+        Encoding::Multipart => {
+            let boundary = "emo-test-boundary-7f3a";
+            let mut s = String::new();
+            for (k, v) in fields {
+                s.push_str(&format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                ));
+            }
+            s.push_str(&format!("--{boundary}--\r\n"));
+            (format!("multipart/form-data; boundary={boundary}"), s)
+        }
+        Encoding::Urlencoded => (
+            "application/x-www-form-urlencoded".to_owned(),
+            serde_urlencoded::to_string(fields).unwrap(),
+        ),
+        Encoding::Json => {
+            let map: serde_json::Map<String, Value> = fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                .collect();
+            (
+                "application/json".to_owned(),
+                Value::Object(map).to_string(),
+            )
+        }
+    };
+    raw_post(path, Some(&content_type), body.into_bytes(), token)
+}
+
+pub fn raw_post(
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+    token: Option<&str>,
+) -> Request {
+    let mut b = http::Request::builder().method("POST").uri(path);
+    if let Some(ct) = content_type {
+        b = b.header("content-type", ct);
+    }
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    b.body(Body::Binary(body)).unwrap()
+}
+
+/// Status and JSON body of a response.
+pub fn read(resp: Response<Body>) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    assert_eq!(
+        resp.headers().get("content-type").unwrap(),
+        "application/json; charset=utf-8"
+    );
+    let body = match resp.body() {
+        Body::Text(t) => t.clone().into_bytes(),
+        Body::Binary(b) => b.clone(),
+        _ => Vec::new(),
+    };
+    (
+        status,
+        serde_json::from_slice(&body).expect("every response is JSON"),
+    )
+}

@@ -1,0 +1,9 @@
+//! The `emo` crate's integration tests: one binary, one shared harness.
+//!
+//! Tests that need AWS run against the local emulator named by `AWS_ENDPOINT_URL` (the test script
+//! starts one). Without it they are skipped on a laptop, but fail under `CI`, so CI can never pass
+//! having silently skipped them.
+
+mod harness;
+mod user_store;
+mod users_api;
