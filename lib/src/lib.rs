@@ -2,6 +2,7 @@
 //! and the tests run exactly the same code.
 //!
 //! - [`domain`]: validated types built at the edge (`Phone`, `Password`, ...).
+//! - [`job`]: the sticker job, its request, status and queue messages.
 //! - [`settings`]: configuration read once from the environment.
 //! - [`auth`]: argon2id password hashing, JWT issue/verify, the bearer-token check.
 //! - [`web`]: request-body parsing (multipart, urlencoded, JSON) and the contract's envelopes.
@@ -13,6 +14,7 @@ pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod domain;
+pub mod job;
 pub mod settings;
 pub mod state;
 pub mod store;

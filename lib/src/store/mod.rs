@@ -7,9 +7,12 @@
 pub mod aws;
 pub mod local;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use crate::domain::Phone;
+use crate::job::{Job, JobId, JobMessage};
 use crate::settings::LockoutPolicy;
 
 /// A registered user as stored.
@@ -48,6 +51,9 @@ pub enum StoreError {
     /// The user this change was for does not exist.
     #[error("no such user")]
     NoSuchUser,
+    /// A job with this id exists already.
+    #[error("job exists already")]
+    JobExists,
     /// The store could not be reached or answered unexpectedly; the cause is kept for the logs.
     #[error(transparent)]
     Unavailable(#[from] anyhow::Error),
@@ -109,4 +115,92 @@ pub(crate) fn next_attempts(
             locked_until: current.locked_until,
         }
     }
+}
+
+/// Jobs, keyed by id, with a per-user index.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Stores a new job. Fails with [`StoreError::JobExists`] when the id is taken.
+    async fn create(&self, job: &Job) -> Result<(), StoreError>;
+
+    /// Reads a job, strongly consistent.
+    async fn get(&self, id: &JobId) -> Result<Option<Job>, StoreError>;
+
+    /// Replaces the stored job with `job` only if the stored revision is `job.rev - 1`, so of two
+    /// workers that read the same revision only one can write. Returns whether it was written.
+    async fn update(&self, job: &Job) -> Result<bool, StoreError>;
+
+    /// Removes a job (only to undo a creation whose message could not be queued).
+    async fn delete(&self, id: &JobId) -> Result<(), StoreError>;
+
+    /// A user's jobs created at or after `since`, newest first, at most `limit`.
+    async fn list_for_user(
+        &self,
+        user_id: i64,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError>;
+}
+
+/// Input images and GIFs.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError>;
+
+    /// The blob's bytes, or `None` when there is no such blob.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Removes a blob; removing a missing one is not an error.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+
+    /// A URL that fetches the blob for `ttl` from now, minted afresh at each call and never
+    /// stored. `public_base` is where the local server is reached (the aws adapter ignores it).
+    async fn url(&self, key: &str, ttl: Duration, public_base: &str) -> Result<String, StoreError>;
+}
+
+/// One received queue message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub body: String,
+    /// What acknowledges (deletes) this delivery.
+    pub receipt: String,
+    /// 1 on first delivery; grows each time the message comes back unacknowledged.
+    pub receive_count: u32,
+}
+
+/// The work queue that drives the worker. A received message is hidden for the visibility
+/// timeout and comes back unless deleted.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Sends a message that becomes visible after `delay` (at most 15 minutes).
+    async fn send(&self, body: &str, delay: Duration) -> Result<(), StoreError>;
+
+    /// Up to `max` visible messages, waiting up to `wait` for the first.
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Acknowledges a delivery so it is not delivered again.
+    async fn delete(&self, receipt: &str) -> Result<(), StoreError>;
+}
+
+/// The longest delay a queue message can have (SQS's limit).
+pub const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
+
+/// Sends a job message.
+pub async fn enqueue(
+    queue: &dyn JobQueue,
+    message: &JobMessage,
+    delay: Duration,
+) -> Result<(), StoreError> {
+    let body = serde_json::to_string(message).map_err(anyhow::Error::from)?;
+    queue.send(&body, delay.min(MAX_QUEUE_DELAY)).await
+}
+
+/// Blob key of a job's input image.
+pub fn input_key(job: &JobId, extension: &str) -> String {
+    format!("inputs/{job}.{extension}")
+}
+
+/// Blob key of a job's GIF.
+pub fn gif_key(job: &JobId) -> String {
+    format!("gifs/{job}.gif")
 }

@@ -4,8 +4,14 @@
 //! `AWS_ENDPOINT_URL` when a local emulator stands in for AWS), so no code differs between a test
 //! against the emulator and a Lambda in production.
 
+mod blobs;
+mod jobs;
+mod queue;
 mod users;
 
+pub use blobs::S3BlobStore;
+pub use jobs::{DynamoJobStore, USER_INDEX};
+pub use queue::SqsJobQueue;
 pub use users::DynamoUserStore;
 
 use aws_config::BehaviorVersion;

@@ -3,8 +3,14 @@
 //!
 //! rusqlite is blocking, so every call runs on tokio's blocking pool.
 
+mod blobs;
+mod jobs;
+mod queue;
 mod users;
 
+pub use blobs::{BLOB_ROUTE, LocalBlobStore};
+pub use jobs::LocalJobStore;
+pub use queue::LocalJobQueue;
 pub use users::LocalUserStore;
 
 use std::path::Path;
@@ -33,6 +39,23 @@ CREATE TABLE IF NOT EXISTS login_attempts (
     failures     INTEGER NOT NULL,
     locked_until INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS jobs (
+    id         TEXT    PRIMARY KEY,
+    user_id    INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    rev        INTEGER NOT NULL,
+    data       TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user_id, created_at);
+CREATE TABLE IF NOT EXISTS queue (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    body          TEXT    NOT NULL,
+    visible_at    INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL,
+    receipt       TEXT
+);
+CREATE INDEX IF NOT EXISTS queue_by_visibility ON queue (visible_at);
+CREATE INDEX IF NOT EXISTS queue_by_receipt ON queue (receipt);
 ";
 
 impl LocalDb {
