@@ -22,8 +22,11 @@ impl JobId {
     /// `None` unless `s` has exactly the shape [`JobId::new`] makes.
     pub fn parse(s: &str) -> Option<Self> {
         let hex = s.strip_prefix("job_")?;
-        (hex.len() == 24 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-            .then(|| Self(s.to_owned()))
+        (hex.len() == 24
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -113,7 +116,9 @@ pub fn bounded_text(
         Some(v) => {
             let n = v.chars().count();
             if n > max {
-                Err(Invalid(format!("{name} 不能超过 {max} 个字符（当前 {n} 个）")))
+                Err(Invalid(format!(
+                    "{name} 不能超过 {max} 个字符（当前 {n} 个）"
+                )))
             } else {
                 Ok(Some(v.to_owned()))
             }
@@ -300,7 +305,14 @@ mod tests {
         assert_ne!(a, JobId::new());
         assert_eq!(JobId::parse(a.as_str()), Some(a.clone()));
         assert_eq!(a.as_str().len(), 28);
-        for bad in ["job_", "job_xyz", "JOB_0123456789abcdef01234567", "job_0123456789ABCDEF01234567", "job_0123456789abcdef012345678", "../etc/passwd"] {
+        for bad in [
+            "job_",
+            "job_xyz",
+            "JOB_0123456789abcdef01234567",
+            "job_0123456789ABCDEF01234567",
+            "job_0123456789abcdef012345678",
+            "../etc/passwd",
+        ] {
             assert!(JobId::parse(bad).is_none(), "{bad}");
         }
     }
@@ -323,8 +335,17 @@ mod tests {
 
     #[test]
     fn text_fields_are_bounded_in_characters() {
-        assert_eq!(bounded_text("prompt", Some(&"猫".repeat(800)), 800, true).unwrap().unwrap().chars().count(), 800);
-        let e = bounded_text("prompt", Some(&"猫".repeat(801)), 800, true).unwrap_err().0;
+        assert_eq!(
+            bounded_text("prompt", Some(&"猫".repeat(800)), 800, true)
+                .unwrap()
+                .unwrap()
+                .chars()
+                .count(),
+            800
+        );
+        let e = bounded_text("prompt", Some(&"猫".repeat(801)), 800, true)
+            .unwrap_err()
+            .0;
         assert!(e.contains("800") && e.contains("801"), "{e}");
         assert!(bounded_text("prompt", Some("  "), 800, true).is_err());
         assert_eq!(bounded_text("source", None, 50, false).unwrap(), None);
@@ -332,7 +353,10 @@ mod tests {
 
     #[test]
     fn messages_round_trip_as_json() {
-        let m = JobMessage::Poll { job_id: JobId::new(), seq: 3 };
+        let m = JobMessage::Poll {
+            job_id: JobId::new(),
+            seq: 3,
+        };
         let json = serde_json::to_string(&m).unwrap();
         assert!(json.contains(r#""step":"poll""#), "{json}");
         assert_eq!(serde_json::from_str::<JobMessage>(&json).unwrap(), m);

@@ -6,6 +6,7 @@
 //! - [`settings`]: configuration read once from the environment.
 //! - [`auth`]: argon2id password hashing, JWT issue/verify, the bearer-token check.
 //! - [`web`]: request-body parsing (multipart, urlencoded, JSON) and the contract's envelopes.
+//! - [`gif`]: MP4 -> looping GIF sticker within a byte budget (ffmpeg decodes, gifski encodes).
 //! - [`api`]: one handler per endpoint, `async fn(&AppState, Request) -> Response`.
 //! - [`store`]: the storage ports and their `local` (SQLite) and `aws` (DynamoDB) adapters.
 //! - [`state`]: `AppState`, settings plus ports, built once per process.
@@ -14,6 +15,7 @@ pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod domain;
+pub mod gif;
 pub mod job;
 pub mod settings;
 pub mod state;

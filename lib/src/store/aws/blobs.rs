@@ -17,7 +17,10 @@ pub struct S3BlobStore {
 
 impl S3BlobStore {
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
-        Self { client, bucket: bucket.into() }
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
     }
 
     /// An S3 client for `conf`; path-style addressing whenever a custom endpoint (an emulator)
@@ -58,9 +61,20 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => {
-                let body = out.body.collect().await.map_err(|e| sdk_err("GetObject body", e))?;
+                let body = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| sdk_err("GetObject body", e))?;
                 Ok(Some(body.into_bytes().to_vec()))
             }
             Err(e) => {
@@ -85,8 +99,14 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
-    async fn url(&self, key: &str, ttl: Duration, _public_base: &str) -> Result<String, StoreError> {
-        let config = PresigningConfig::expires_in(ttl).map_err(|e| sdk_err("presigning config", e))?;
+    async fn url(
+        &self,
+        key: &str,
+        ttl: Duration,
+        _public_base: &str,
+    ) -> Result<String, StoreError> {
+        let config =
+            PresigningConfig::expires_in(ttl).map_err(|e| sdk_err("presigning config", e))?;
         let req = self
             .client
             .get_object()

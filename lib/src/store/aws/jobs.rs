@@ -28,15 +28,27 @@ pub struct DynamoJobStore {
 
 impl DynamoJobStore {
     pub fn new(client: Client, table: impl Into<String>, retention_secs: u64) -> Self {
-        Self { client, table: table.into(), retention_secs }
+        Self {
+            client,
+            table: table.into(),
+            retention_secs,
+        }
     }
 
     /// Creates the table as the SAM template declares it (for tests and local emulators).
     pub async fn create_table(client: &Client, table: &str) -> anyhow::Result<()> {
         let attr = |name: &str, t: ScalarAttributeType| {
-            AttributeDefinition::builder().attribute_name(name).attribute_type(t).build()
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(t)
+                .build()
         };
-        let key = |name: &str, t: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(t).build();
+        let key = |name: &str, t: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(t)
+                .build()
+        };
         client
             .create_table()
             .table_name(table)
@@ -50,7 +62,11 @@ impl DynamoJobStore {
                     .index_name(USER_INDEX)
                     .key_schema(key("user_id", KeyType::Hash)?)
                     .key_schema(key("created_at", KeyType::Range)?)
-                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
                     .build()?,
             )
             .send()
@@ -60,7 +76,10 @@ impl DynamoJobStore {
             .update_time_to_live()
             .table_name(table)
             .time_to_live_specification(
-                TimeToLiveSpecification::builder().attribute_name("expires_at").enabled(true).build()?,
+                TimeToLiveSpecification::builder()
+                    .attribute_name("expires_at")
+                    .enabled(true)
+                    .build()?,
             )
             .send()
             .await
@@ -128,7 +147,10 @@ impl JobStore for DynamoJobStore {
             .set_item(Some(self.item(job)?))
             .condition_expression("#rev = :prev")
             .expression_attribute_names("#rev", "rev")
-            .expression_attribute_values(":prev", AttributeValue::N(job.rev.saturating_sub(1).to_string()))
+            .expression_attribute_values(
+                ":prev",
+                AttributeValue::N(job.rev.saturating_sub(1).to_string()),
+            )
             .send()
             .await;
         match res {
@@ -155,7 +177,12 @@ impl JobStore for DynamoJobStore {
         Ok(())
     }
 
-    async fn list_for_user(&self, user_id: i64, since: u64, limit: usize) -> Result<Vec<Job>, StoreError> {
+    async fn list_for_user(
+        &self,
+        user_id: i64,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError> {
         let mut jobs = Vec::new();
         let mut start = None;
         loop {

@@ -17,19 +17,30 @@ pub struct SqsJobQueue {
 
 impl SqsJobQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
-        Self { client, url: url.into() }
+        Self {
+            client,
+            url: url.into(),
+        }
     }
 
     /// Creates a queue with the given visibility timeout and returns its URL (tests, emulators).
-    pub async fn create_queue(client: &Client, name: &str, visibility: Duration) -> anyhow::Result<String> {
+    pub async fn create_queue(
+        client: &Client,
+        name: &str,
+        visibility: Duration,
+    ) -> anyhow::Result<String> {
         let out = client
             .create_queue()
             .queue_name(name)
-            .attributes(QueueAttributeName::VisibilityTimeout, visibility.as_secs().to_string())
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                visibility.as_secs().to_string(),
+            )
             .send()
             .await
             .map_err(|e| sdk_err("CreateQueue", e))?;
-        out.queue_url.ok_or_else(|| anyhow::anyhow!("CreateQueue returned no URL"))
+        out.queue_url
+            .ok_or_else(|| anyhow::anyhow!("CreateQueue returned no URL"))
     }
 }
 
@@ -68,7 +79,11 @@ impl JobQueue for SqsJobQueue {
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                     .and_then(|c| c.parse().ok())
                     .unwrap_or(1);
-                Some(Delivery { body: m.body?, receipt: m.receipt_handle?, receive_count })
+                Some(Delivery {
+                    body: m.body?,
+                    receipt: m.receipt_handle?,
+                    receive_count,
+                })
             })
             .collect())
     }

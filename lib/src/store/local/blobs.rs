@@ -29,7 +29,10 @@ fn system_now() -> u64 {
 
 impl LocalBlobStore {
     pub fn new(root: PathBuf, signing_key: &[u8]) -> Self {
-        Self { root, signing_key: signing_key.to_vec() }
+        Self {
+            root,
+            signing_key: signing_key.to_vec(),
+        }
     }
 
     /// The file of `key`, refusing keys that would leave the folder.
@@ -43,7 +46,8 @@ impl LocalBlobStore {
     }
 
     fn signature(&self, key: &str, expires: u64) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.signing_key).expect("HMAC takes any key length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.signing_key).expect("HMAC takes any key length");
         mac.update(key.as_bytes());
         mac.update(b"\n");
         mac.update(expires.to_string().as_bytes());
@@ -52,8 +56,11 @@ impl LocalBlobStore {
 
     /// Whether a URL's `expires` and `signature` are ours for `key` and not yet past.
     pub fn verify(&self, key: &str, expires: u64, signature: &str) -> bool {
-        let Ok(sig) = hex::decode(signature) else { return false };
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.signing_key).expect("HMAC takes any key length");
+        let Ok(sig) = hex::decode(signature) else {
+            return false;
+        };
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.signing_key).expect("HMAC takes any key length");
         mac.update(key.as_bytes());
         mac.update(b"\n");
         mac.update(expires.to_string().as_bytes());
@@ -85,7 +92,9 @@ impl BlobStore for LocalBlobStore {
         match tokio::fs::read(&path).await {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(anyhow::Error::new(e).context(format!("reading blob {key}")).into()),
+            Err(e) => Err(anyhow::Error::new(e)
+                .context(format!("reading blob {key}"))
+                .into()),
         }
     }
 
@@ -94,7 +103,9 @@ impl BlobStore for LocalBlobStore {
         match tokio::fs::remove_file(&path).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(anyhow::Error::new(e).context(format!("deleting blob {key}")).into()),
+            Err(e) => Err(anyhow::Error::new(e)
+                .context(format!("deleting blob {key}"))
+                .into()),
         }
     }
 

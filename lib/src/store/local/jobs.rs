@@ -26,7 +26,12 @@ fn decode(data: String) -> anyhow::Result<Job> {
 impl JobStore for LocalJobStore {
     async fn create(&self, job: &Job) -> Result<(), StoreError> {
         let data = serde_json::to_string(job).map_err(anyhow::Error::from)?;
-        let (id, user, created, rev) = (job.id.to_string(), job.user_id, job.created_at as i64, job.rev as i64);
+        let (id, user, created, rev) = (
+            job.id.to_string(),
+            job.user_id,
+            job.created_at as i64,
+            job.rev as i64,
+        );
         let inserted = self
             .db
             .call(move |conn| {
@@ -37,7 +42,11 @@ impl JobStore for LocalJobStore {
                 )?)
             })
             .await?;
-        if inserted == 1 { Ok(()) } else { Err(StoreError::JobExists) }
+        if inserted == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::JobExists)
+        }
     }
 
     async fn get(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
@@ -46,7 +55,9 @@ impl JobStore for LocalJobStore {
             .db
             .call(move |conn| {
                 Ok(conn
-                    .query_row("SELECT data FROM jobs WHERE id = ?1", [id], |r| r.get::<_, String>(0))
+                    .query_row("SELECT data FROM jobs WHERE id = ?1", [id], |r| {
+                        r.get::<_, String>(0)
+                    })
                     .optional()?)
             })
             .await?;
@@ -76,7 +87,12 @@ impl JobStore for LocalJobStore {
         Ok(())
     }
 
-    async fn list_for_user(&self, user_id: i64, since: u64, limit: usize) -> Result<Vec<Job>, StoreError> {
+    async fn list_for_user(
+        &self,
+        user_id: i64,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<Job>, StoreError> {
         let rows = self
             .db
             .call(move |conn| {
@@ -85,11 +101,16 @@ impl JobStore for LocalJobStore {
                      ORDER BY created_at DESC, id DESC LIMIT ?3",
                 )?;
                 let rows = stmt
-                    .query_map(params![user_id, since as i64, limit as i64], |r| r.get::<_, String>(0))?
+                    .query_map(params![user_id, since as i64, limit as i64], |r| {
+                        r.get::<_, String>(0)
+                    })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 Ok(rows)
             })
             .await?;
-        Ok(rows.into_iter().map(decode).collect::<anyhow::Result<_>>()?)
+        Ok(rows
+            .into_iter()
+            .map(decode)
+            .collect::<anyhow::Result<_>>()?)
     }
 }
