@@ -4,6 +4,7 @@
 //! - [`domain`]: validated types built at the edge (`Phone`, `Password`, ...).
 //! - [`settings`]: configuration read once from the environment.
 //! - [`auth`]: argon2id password hashing, JWT issue/verify, the bearer-token check.
+//! - [`dashscope`]: the DashScope client (video tasks, Qwen with web search) and its errors.
 //! - [`web`]: request-body parsing (multipart, urlencoded, JSON) and the contract's envelopes.
 //! - [`api`]: one handler per endpoint, `async fn(&AppState, Request) -> Response`.
 //! - [`store`]: the storage ports and their `local` (SQLite) and `aws` (DynamoDB) adapters.
@@ -12,6 +13,7 @@
 pub mod api;
 pub mod auth;
 pub mod clock;
+pub mod dashscope;
 pub mod domain;
 pub mod settings;
 pub mod state;
