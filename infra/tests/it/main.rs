@@ -1,0 +1,3 @@
+//! `emo-infra`'s integration tests: one binary, modules per subject.
+
+mod dashscope;
