@@ -490,6 +490,55 @@ async fn a_create_that_times_out_is_not_repeated_but_a_query_is() {
 }
 
 #[tokio::test]
+async fn a_create_that_could_not_connect_is_repeated_because_nothing_was_sent() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut config = config(&format!("http://{closed}/api/v1"));
+    config.max_retries = 2;
+    let client = DashScope::new(config).unwrap();
+    let err = client
+        .create_text_to_video("猫", None, "832*480")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DashScopeError::Unreachable { attempts: 3, .. }),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+    assert_eq!(err.kind(), ErrorKind::Upstream);
+}
+
+#[tokio::test]
+async fn a_gateway_error_on_create_is_not_repeated_but_on_a_query_it_is() {
+    let standin = standin().await;
+    let client = client(&standin);
+    standin.reject_next_requests(1, 504, "GatewayTimeout", "upstream timed out");
+    let err = client
+        .create_text_to_video("猫", None, "832*480")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DashScopeError::Interrupted {
+                status: Some(504),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(creates(&standin.requests()).len(), 1);
+
+    standin.reject_next_requests(2, 502, "BadGateway", "bad gateway");
+    let state = client.query_task("no-such-task").await.unwrap();
+    assert_eq!(state.status, TaskStatus::Unknown);
+    standin.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_api_key_never_appears_in_any_error() {
     let standin = Standin::start(StandinConfig {
         api_key: Some("sk-the-right-key".into()),
