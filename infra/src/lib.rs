@@ -1,5 +1,8 @@
 //! The local server behind `emo-local`: every route of the API on one port, served by the very
 //! handlers the Lambdas run (`emo::api`), so what works here works behind API Gateway.
+//!
+//! [`standin`] is the offline DashScope stand-in that the dev server and the tests talk to when
+//! there is no API key.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,6 +15,8 @@ use emo::AppState;
 use emo::web::form::MAX_BODY_BYTES;
 use http::StatusCode;
 use tokio::net::TcpListener;
+
+pub mod standin;
 
 /// The axum app: one fallback that hands every request to [`emo::api::route`].
 pub fn app(state: Arc<AppState>) -> axum::Router {

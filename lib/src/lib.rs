@@ -5,6 +5,7 @@
 //! - [`job`]: the sticker job, its request, status and queue messages.
 //! - [`settings`]: configuration read once from the environment.
 //! - [`auth`]: argon2id password hashing, JWT issue/verify, the bearer-token check.
+//! - [`dashscope`]: the DashScope client (video tasks, Qwen with web search) and its errors.
 //! - [`web`]: request-body parsing (multipart, urlencoded, JSON) and the contract's envelopes.
 //! - [`gif`]: MP4 -> looping GIF sticker within a byte budget (ffmpeg decodes, gifski encodes).
 //! - [`api`]: one handler per endpoint, `async fn(&AppState, Request) -> Response`.
@@ -14,6 +15,7 @@
 pub mod api;
 pub mod auth;
 pub mod clock;
+pub mod dashscope;
 pub mod domain;
 pub mod gif;
 pub mod job;

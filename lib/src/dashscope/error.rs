@@ -1,0 +1,435 @@
+//! What can go wrong when talking to DashScope, sorted into the few kinds a sticker maker can act
+//! on, each with a short Chinese message the mini-program shows as is.
+//!
+//! Upstream `code`s are kept for logs; upstream bodies are never kept whole, and the API key never
+//! reaches an error (the client does not hand it to anything that could echo it).
+
+use std::fmt;
+
+/// The kinds of failure the mini-program distinguishes. One kind, one user message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// Content moderation refused the prompt, the image or the generated video
+    /// (`DataInspectionFailed`, `InvalidParameter.DataInspection`).
+    Moderation,
+    /// The prompt or image is suspected of infringing copyright or other intellectual property
+    /// (`IPInfringementSuspect`, or any code or message that talks about copyright or IP).
+    Copyright,
+    /// Emo's account cannot be used right now: bad API key, unpaid bill, exhausted quota, model
+    /// not purchased, access denied. An operator has to act; it is never the user's fault.
+    Unavailable,
+    /// Rate limited, still after the client's retries.
+    Throttled,
+    /// No answer in time.
+    Timeout,
+    /// DashScope failed on its side (5xx), could not be reached, or answered something unreadable.
+    Upstream,
+    /// The request was refused as invalid: a size, resolution, image or field DashScope rejects.
+    BadRequest,
+}
+
+impl ErrorKind {
+    /// Sorts an upstream failure by HTTP status (absent for a FAILED task), `code` and `message`.
+    /// Copyright is checked first and generously, since DashScope words it in several ways.
+    pub fn classify(status: Option<u16>, code: Option<&str>, message: Option<&str>) -> Self {
+        let code = code.unwrap_or("").trim();
+        let message = message.unwrap_or("");
+        if mentions_ip(code) || mentions_ip(message) {
+            return Self::Copyright;
+        }
+        if code.contains("DataInspection")
+            || message.contains("inappropriate content")
+            || message.contains("DataInspection")
+        {
+            return Self::Moderation;
+        }
+        if is_account_code(code) || matches!(status, Some(401..=403)) {
+            return Self::Unavailable;
+        }
+        if code.starts_with("Throttling") || status == Some(429) {
+            return Self::Throttled;
+        }
+        if code.eq_ignore_ascii_case("RequestTimeOut")
+            || code.contains("Timeout")
+            || matches!(status, Some(408 | 504))
+        {
+            return Self::Timeout;
+        }
+        if status.is_some_and(|s| s >= 500)
+            || code.starts_with("InternalError")
+            || code.starts_with("SystemError")
+            || code.starts_with("ServiceUnavailable")
+        {
+            return Self::Upstream;
+        }
+        if status.is_some_and(|s| (400..500).contains(&s))
+            || code.starts_with("Invalid")
+            || code.starts_with("BadRequest")
+            || code.starts_with("MissingParameter")
+        {
+            return Self::BadRequest;
+        }
+        // A FAILED task with no code, or one we do not know: not the user's doing as far as we can
+        // tell, so say "try again later" rather than "fix your input".
+        Self::Upstream
+    }
+
+    /// The short message for sticker makers (Chinese, no codes, never blaming them for Emo's
+    /// account or DashScope's outages).
+    pub fn user_message(self) -> &'static str {
+        match self {
+            Self::Moderation => "内容未通过安全审核，请修改描述或更换图片后再试",
+            Self::Copyright => "内容疑似涉及版权或知识产权，请换一个原创的描述或图片再试",
+            Self::Unavailable => "服务暂时不可用，请稍后再试",
+            Self::Throttled => "当前使用的人较多，请稍后再试",
+            Self::Timeout => "生成超时，请稍后再试",
+            Self::Upstream => "生成服务暂时异常，请稍后再试",
+            Self::BadRequest => "请求参数有误，请检查描述、尺寸或图片后再试",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Self::Moderation => "content moderation",
+            Self::Copyright => "copyright suspicion",
+            Self::Unavailable => "account unavailable",
+            Self::Throttled => "throttled",
+            Self::Timeout => "timeout",
+            Self::Upstream => "upstream failure",
+            Self::BadRequest => "bad request",
+        };
+        f.write_str(name)
+    }
+}
+
+/// The user message for a task that ended `FAILED` with this `output.code` / `output.message`
+/// (either may be absent: some models fail tasks without saying why).
+pub fn failure_message(code: Option<&str>, message: Option<&str>) -> String {
+    ErrorKind::classify(None, code, message)
+        .user_message()
+        .to_owned()
+}
+
+/// Codes that mean Emo's account, key or quota is the problem. `Throttling.AllocationQuota` is a
+/// 429 but no retry fixes it, so it lands here rather than with throttling.
+fn is_account_code(code: &str) -> bool {
+    code == "Arrearage"
+        || code == "InvalidApiKey"
+        || code.starts_with("AllocationQuota")
+        || code == "Throttling.AllocationQuota"
+        || code.starts_with("AccessDenied")
+        || code.ends_with(".AccessDenied")
+        || code.contains("Unpurchased")
+        || code.contains("Arrearage")
+        || code == "ModelNotExist"
+        || code == "ModelNotFound"
+}
+
+/// Whether `text` talks about copyright or intellectual property, in English or Chinese. A bare
+/// "IP" counts unless the text is about network addresses or allow-lists.
+fn mentions_ip(text: &str) -> bool {
+    if text.is_empty() {
+        return false;
+    }
+    let lower = text.to_lowercase();
+    const WORDS: [&str; 8] = [
+        "infring",
+        "copyright",
+        "intellectual property",
+        "trademark",
+        "版权",
+        "知识产权",
+        "侵权",
+        "商标",
+    ];
+    if WORDS.iter().any(|w| lower.contains(w)) {
+        return true;
+    }
+    let bare_ip = text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|token| token == "IP");
+    let about_network = ["address", "whitelist", "allowlist", "白名单", "地址"]
+        .iter()
+        .any(|w| lower.contains(w));
+    bare_ip && !about_network
+}
+
+/// An upstream `message`, cut to a length fit for a log line. Upstream messages can quote what
+/// was sent (a URL, part of a prompt), so they are bounded, and they only ever go to logs.
+pub(crate) fn bounded(message: &str) -> String {
+    const MAX_CHARS: usize = 200;
+    let trimmed = message.trim();
+    match trimmed.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", &trimmed[..cut]),
+        None => trimmed.to_owned(),
+    }
+}
+
+/// A failed DashScope call. `Display` is for logs (kind, status, code, request id); show users
+/// [`DashScopeError::user_message`] instead.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DashScopeError {
+    /// DashScope answered with an error status, after retries where they apply.
+    #[error(
+        "DashScope answered HTTP {status} {code} ({kind}) after {attempts} attempt(s), request id {}",
+        request_id.as_deref().unwrap_or("-")
+    )]
+    Api {
+        kind: ErrorKind,
+        status: u16,
+        /// Upstream `code`, or `Unknown` when the body was not DashScope's error JSON.
+        code: String,
+        /// Upstream `message`, bounded in length; for logs only.
+        message: Option<String>,
+        request_id: Option<String>,
+        attempts: u32,
+    },
+    /// No answer within the configured timeout, on every attempt.
+    #[error("DashScope did not answer in time after {attempts} attempt(s)")]
+    Timeout {
+        attempts: u32,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The connection could not be made or broke, on every attempt.
+    #[error("cannot reach DashScope after {attempts} attempt(s)")]
+    Unreachable {
+        attempts: u32,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A create request broke, timed out, or met a gateway error (502, 504) after it may have
+    /// reached DashScope. A task may exist and be billed, so it was not repeated; its id is
+    /// unknown.
+    #[error(
+        "a create request was interrupted after it may have reached DashScope (HTTP {}); not repeated",
+        status.map_or_else(|| "-".to_owned(), |s| s.to_string())
+    )]
+    Interrupted {
+        /// The gateway's status, when one answered.
+        status: Option<u16>,
+        #[source]
+        source: Option<reqwest::Error>,
+    },
+    /// A 2xx answer that does not have the documented shape.
+    #[error("unexpected answer from DashScope: {what}")]
+    Protocol { what: &'static str },
+    /// A video larger than the caller's cap.
+    #[error("the video is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    /// The video URL answered with an error status (an expired signed URL answers 403).
+    #[error("video download answered HTTP {status} after {attempts} attempt(s)")]
+    Download { status: u16, attempts: u32 },
+    /// The caller passed something the client refuses to send (empty prompt, malformed task id).
+    #[error("invalid input: {0}")]
+    InvalidInput(&'static str),
+    /// The client could not be built from its configuration.
+    #[error("DashScope client setup: {0}")]
+    Setup(&'static str),
+}
+
+impl DashScopeError {
+    /// The kind of failure, which decides the user message.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Api { kind, .. } => *kind,
+            Self::Timeout { .. } | Self::Interrupted { .. } => ErrorKind::Timeout,
+            Self::Unreachable { .. }
+            | Self::Protocol { .. }
+            | Self::TooLarge { .. }
+            | Self::Download { .. } => ErrorKind::Upstream,
+            Self::InvalidInput(_) => ErrorKind::BadRequest,
+            Self::Setup(_) => ErrorKind::Unavailable,
+        }
+    }
+
+    /// Short Chinese text for the sticker maker; never contains codes, bodies or secrets.
+    pub fn user_message(&self) -> String {
+        self.kind().user_message().to_owned()
+    }
+
+    /// Whether the same call may succeed later (throttling, timeouts, DashScope's own failures).
+    /// False for [`DashScopeError::Interrupted`]: repeating that create could pay for a task twice.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Api { kind, status, .. } => {
+                matches!(kind, ErrorKind::Throttled | ErrorKind::Timeout)
+                    || (*kind == ErrorKind::Upstream && *status >= 500)
+            }
+            Self::Timeout { .. } | Self::Unreachable { .. } => true,
+            Self::Download { status, .. } => *status >= 500,
+            Self::Interrupted { .. }
+            | Self::Protocol { .. }
+            | Self::TooLarge { .. }
+            | Self::InvalidInput(_)
+            | Self::Setup(_) => false,
+        }
+    }
+
+    /// The upstream `code`, when DashScope gave one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(status: Option<u16>, code: &str, message: &str) -> ErrorKind {
+        ErrorKind::classify(status, Some(code), Some(message))
+    }
+
+    #[test]
+    fn moderation_codes_give_the_moderation_message() {
+        for code in ["DataInspectionFailed", "InvalidParameter.DataInspection"] {
+            assert_eq!(
+                kind(Some(400), code, "whatever"),
+                ErrorKind::Moderation,
+                "{code}"
+            );
+        }
+        assert_eq!(
+            failure_message(
+                Some("DataInspectionFailed"),
+                Some("Output data may contain inappropriate content.")
+            ),
+            ErrorKind::Moderation.user_message()
+        );
+    }
+
+    #[test]
+    fn anything_that_talks_about_copyright_or_ip_is_a_copyright_refusal() {
+        let cases = [
+            (
+                "IPInfringementSuspect",
+                "Input data is suspected of being involved in IP infringement.",
+            ),
+            ("DataInspectionFailed", "The content may violate copyright."),
+            ("InvalidParameter", "疑似侵犯知识产权"),
+            ("DataInspectionFailed", "Suspected IP content"),
+        ];
+        for (code, message) in cases {
+            assert_eq!(
+                kind(Some(400), code, message),
+                ErrorKind::Copyright,
+                "{code} {message}"
+            );
+        }
+        assert_eq!(
+            failure_message(
+                None,
+                Some("Input data is suspected of being involved in IP infringement.")
+            ),
+            ErrorKind::Copyright.user_message()
+        );
+    }
+
+    #[test]
+    fn an_ip_address_problem_is_not_a_copyright_refusal() {
+        assert_ne!(
+            kind(
+                Some(403),
+                "AccessDenied",
+                "Your IP address is not in the whitelist."
+            ),
+            ErrorKind::Copyright
+        );
+    }
+
+    #[test]
+    fn account_problems_never_blame_the_user() {
+        let cases = [
+            (400, "Arrearage"),
+            (403, "AllocationQuota.FreeTierOnly"),
+            (429, "Throttling.AllocationQuota"),
+            (403, "AccessDenied.Unpurchased"),
+            (401, "InvalidApiKey"),
+            (403, "AccessDenied"),
+        ];
+        for (status, code) in cases {
+            assert_eq!(
+                kind(Some(status), code, ""),
+                ErrorKind::Unavailable,
+                "{code}"
+            );
+        }
+        assert!(ErrorKind::Unavailable.user_message().contains("暂时不可用"));
+    }
+
+    #[test]
+    fn throttling_timeouts_server_errors_and_bad_parameters_are_told_apart() {
+        assert_eq!(
+            kind(Some(429), "Throttling.RateQuota", ""),
+            ErrorKind::Throttled
+        );
+        assert_eq!(
+            kind(Some(429), "Throttling.BurstRate", ""),
+            ErrorKind::Throttled
+        );
+        assert_eq!(kind(Some(408), "RequestTimeOut", ""), ErrorKind::Timeout);
+        assert_eq!(
+            kind(Some(500), "InternalError.Algo", ""),
+            ErrorKind::Upstream
+        );
+        assert_eq!(kind(Some(503), "Unknown", ""), ErrorKind::Upstream);
+        assert_eq!(
+            kind(Some(400), "InvalidParameter", "size is invalid"),
+            ErrorKind::BadRequest
+        );
+        assert_eq!(
+            kind(Some(413), "BadRequest.TooLarge", ""),
+            ErrorKind::BadRequest
+        );
+        assert_eq!(
+            failure_message(
+                Some("InvalidParameter"),
+                Some("Failed to download http://x/y.png")
+            ),
+            ErrorKind::BadRequest.user_message()
+        );
+        assert_eq!(
+            failure_message(Some("InternalError"), None),
+            ErrorKind::Upstream.user_message()
+        );
+    }
+
+    #[test]
+    fn a_failed_task_that_says_nothing_asks_to_try_again_later() {
+        assert_eq!(
+            failure_message(None, None),
+            ErrorKind::Upstream.user_message()
+        );
+    }
+
+    #[test]
+    fn retryability_follows_the_kind() {
+        let api = |kind, status| DashScopeError::Api {
+            kind,
+            status,
+            code: "X".into(),
+            message: None,
+            request_id: None,
+            attempts: 1,
+        };
+        assert!(api(ErrorKind::Throttled, 429).is_retryable());
+        assert!(api(ErrorKind::Upstream, 500).is_retryable());
+        assert!(!api(ErrorKind::Unavailable, 429).is_retryable());
+        assert!(!api(ErrorKind::Moderation, 400).is_retryable());
+        assert!(!api(ErrorKind::BadRequest, 400).is_retryable());
+        assert!(!DashScopeError::Protocol { what: "x" }.is_retryable());
+    }
+
+    #[test]
+    fn long_upstream_messages_are_bounded() {
+        let long = "x".repeat(1000);
+        assert!(bounded(&long).chars().count() <= 201);
+        assert_eq!(bounded("  short "), "short");
+    }
+}
