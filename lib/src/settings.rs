@@ -53,6 +53,62 @@ pub struct Settings {
     pub lockout: LockoutPolicy,
     /// `EMO_USERS_TABLE`: the DynamoDB users table (aws backend only).
     pub users_table: Option<String>,
+    /// `EMO_JOBS_TABLE`, `EMO_BUCKET`, `EMO_QUEUE_URL`: the aws backend's jobs table, bucket and
+    /// queue. Each function needs only those it uses, so they are checked where they are used.
+    pub jobs_table: Option<String>,
+    pub bucket: Option<String>,
+    pub queue_url: Option<String>,
+    pub jobs: JobSettings,
+    pub dashscope: DashScopeSettings,
+    pub gif: crate::gif::GifSettings,
+    /// `EMO_FFMPEG`: the ffmpeg executable (default: `ffmpeg` on `PATH`).
+    pub ffmpeg: PathBuf,
+}
+
+/// How jobs are created, advanced and shown.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// `EMO_PUBLIC_URL`: the base URL the local server's GIF links start with; by default the
+    /// `Host` the request came to.
+    pub public_url: Option<String>,
+    /// `EMO_GIF_URL_TTL_SECS`: how long a `video_url` works after the query that made it.
+    pub gif_url_ttl: Duration,
+    /// `EMO_JOB_DEADLINE_SECS`: a job still in progress this long after its creation ends FAILED.
+    pub deadline: Duration,
+    /// `EMO_POLL_INTERVAL_SECS`: the delay between two DashScope task queries.
+    pub poll_interval: Duration,
+    /// `EMO_MAX_RECEIVES`: a message delivered this many times without success fails its job.
+    pub max_receives: u32,
+    /// `EMO_LEASE_SECS`: how long a worker owns a submit or transcode step before another may
+    /// take it over (it must exceed the longest such step).
+    pub lease: Duration,
+    /// `EMO_JOB_RETENTION_DAYS`: how long jobs and GIFs are kept (DynamoDB TTL).
+    pub retention: Duration,
+}
+
+/// DashScope's endpoint, key and models.
+#[derive(Clone)]
+pub struct DashScopeSettings {
+    /// `DASHSCOPE_API_KEY`. Without it the local server runs the offline stand-in.
+    pub api_key: Option<String>,
+    /// `DASHSCOPE_BASE_URL`.
+    pub base_url: String,
+    /// `DASHSCOPE_T2V_MODEL`, `DASHSCOPE_I2V_MODEL`, `DASHSCOPE_TEXT_MODEL`.
+    pub t2v_model: String,
+    pub i2v_model: String,
+    pub text_model: String,
+}
+
+impl std::fmt::Debug for DashScopeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DashScopeSettings")
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("base_url", &self.base_url)
+            .field("t2v_model", &self.t2v_model)
+            .field("i2v_model", &self.i2v_model)
+            .field("text_model", &self.text_model)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -68,6 +124,13 @@ impl std::fmt::Debug for Settings {
             .field("argon2", &self.argon2)
             .field("lockout", &self.lockout)
             .field("users_table", &self.users_table)
+            .field("jobs_table", &self.jobs_table)
+            .field("bucket", &self.bucket)
+            .field("queue_url", &self.queue_url)
+            .field("jobs", &self.jobs)
+            .field("dashscope", &self.dashscope)
+            .field("gif", &self.gif)
+            .field("ffmpeg", &self.ffmpeg)
             .finish()
     }
 }
@@ -162,8 +225,55 @@ impl Settings {
                 lockout: Duration::from_secs(env.parse("EMO_LOGIN_LOCKOUT_SECS", 15 * 60)?),
             },
             users_table,
+            jobs_table: env.get("EMO_JOBS_TABLE"),
+            bucket: env.get("EMO_BUCKET"),
+            queue_url: env.get("EMO_QUEUE_URL"),
+            jobs: JobSettings {
+                public_url: env.get("EMO_PUBLIC_URL"),
+                gif_url_ttl: env.secs("EMO_GIF_URL_TTL_SECS", 3600, 60..=7 * 24 * 3600)?,
+                deadline: env.secs("EMO_JOB_DEADLINE_SECS", 30 * 60, 60..=24 * 3600)?,
+                poll_interval: env.secs("EMO_POLL_INTERVAL_SECS", 10, 1..=900)?,
+                max_receives: env.parse("EMO_MAX_RECEIVES", 5)?,
+                lease: env.secs("EMO_LEASE_SECS", 180, 10..=3600)?,
+                retention: Duration::from_secs(
+                    24 * 3600 * env.parse::<u64>("EMO_JOB_RETENTION_DAYS", 30)?.max(1),
+                ),
+            },
+            dashscope: DashScopeSettings {
+                api_key: env.get("DASHSCOPE_API_KEY"),
+                base_url: env
+                    .get("DASHSCOPE_BASE_URL")
+                    .unwrap_or_else(|| crate::dashscope::DEFAULT_BASE_URL.into()),
+                t2v_model: env
+                    .get("DASHSCOPE_T2V_MODEL")
+                    .unwrap_or_else(|| crate::dashscope::DEFAULT_T2V_MODEL.into()),
+                i2v_model: env
+                    .get("DASHSCOPE_I2V_MODEL")
+                    .unwrap_or_else(|| crate::dashscope::DEFAULT_I2V_MODEL.into()),
+                text_model: env
+                    .get("DASHSCOPE_TEXT_MODEL")
+                    .unwrap_or_else(|| crate::dashscope::DEFAULT_TEXT_MODEL.into()),
+            },
+            gif: gif_settings(&env)?,
+            ffmpeg: env.get("EMO_FFMPEG").unwrap_or_else(|| "ffmpeg".into()).into(),
         })
     }
+}
+
+fn gif_settings(env: &Env<'_>) -> Result<crate::gif::GifSettings, SettingsError> {
+    let d = crate::gif::GifSettings::default();
+    let g = crate::gif::GifSettings {
+        max_side: env.parse("EMO_GIF_MAX_SIDE", d.max_side)?,
+        fps: env.parse("EMO_GIF_FPS", d.fps)?,
+        max_bytes: env.parse("EMO_GIF_MAX_BYTES", d.max_bytes)?,
+        quality: env.parse("EMO_GIF_QUALITY", d.quality)?,
+        min_quality: env.parse("EMO_GIF_MIN_QUALITY", d.min_quality)?,
+        min_fps: env.parse("EMO_GIF_MIN_FPS", d.min_fps)?,
+        ..d
+    };
+    g.validate()
+        .map_err(|e| bad("EMO_GIF_*", format!("the GIF settings do not fit together: {e}")))?;
+    Ok(g)
 }
 
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
@@ -183,6 +293,26 @@ impl Env<'_> {
                 .trim()
                 .parse()
                 .map_err(|e| bad(name, format!("{raw:?} is not valid ({e})"))),
+        }
+    }
+}
+
+impl Env<'_> {
+    /// A whole number of seconds within `range`.
+    fn secs(
+        &self,
+        name: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Duration, SettingsError> {
+        let v: u64 = self.parse(name, default)?;
+        if range.contains(&v) {
+            Ok(Duration::from_secs(v))
+        } else {
+            Err(bad(
+                name,
+                format!("{v} is outside {}..={} seconds", range.start(), range.end()),
+            ))
         }
     }
 }

@@ -5,17 +5,37 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use crate::auth::{Passwords, Tokens};
 use crate::clock::Clock;
+use crate::dashscope::{DashScope, DashScopeConfig};
 use crate::settings::{Backend, Settings};
-use crate::store::UserStore;
-use crate::store::aws::{DynamoUserStore, sdk_config};
-use crate::store::local::{LocalDb, LocalUserStore};
+use crate::store::aws::{DynamoJobStore, DynamoUserStore, S3BlobStore, SqsJobQueue, sdk_config};
+use crate::store::local::{LocalBlobStore, LocalDb, LocalJobQueue, LocalJobStore, LocalUserStore};
+use crate::store::{BlobStore, JobQueue, JobStore, UserStore};
+
+/// The adapters behind the ports.
+#[derive(Clone)]
+pub struct Ports {
+    pub users: Arc<dyn UserStore>,
+    pub jobs: Arc<dyn JobStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    /// The local backend's blob folder, which the local server also serves; `None` on aws.
+    pub local_blobs: Option<Arc<LocalBlobStore>>,
+}
 
 pub struct AppState {
     pub settings: Settings,
     pub users: Arc<dyn UserStore>,
+    pub jobs: Arc<dyn JobStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub local_blobs: Option<Arc<LocalBlobStore>>,
+    /// The DashScope client; `None` when no API key is configured (only the worker needs it).
+    pub dashscope: Option<DashScope>,
     pub passwords: Passwords,
     pub tokens: Tokens,
     pub clock: Clock,
@@ -31,41 +51,92 @@ impl AppState {
     }
 
     pub async fn from_settings(settings: Settings) -> anyhow::Result<Self> {
-        let users: Arc<dyn UserStore> = match settings.backend {
-            Backend::Local => Arc::new(LocalUserStore::new(LocalDb::open(&settings.data_dir)?)),
-            Backend::Aws => {
-                let conf = sdk_config().await;
-                let table = settings
-                    .users_table
-                    .clone()
-                    .context("EMO_USERS_TABLE is required when EMO_BACKEND=aws")?;
-                Arc::new(DynamoUserStore::new(
-                    aws_sdk_dynamodb::Client::new(&conf),
-                    table,
-                ))
-            }
-        };
         let secret = match &settings.jwt_secret {
             Some(s) => s.clone().into_bytes(),
             None => local_jwt_secret(&settings.data_dir)?,
         };
-        Self::new(settings, users, &secret)
+        let ports = match settings.backend {
+            Backend::Local => local_ports(&settings, &secret)?,
+            Backend::Aws => aws_ports(&settings, &sdk_config().await)?,
+        };
+        Self::new(settings, ports, &secret)
     }
 
     /// Assembles a state from parts (tests use it to pick adapters and keys).
-    pub fn new(
-        settings: Settings,
-        users: Arc<dyn UserStore>,
-        jwt_secret: &[u8],
-    ) -> anyhow::Result<Self> {
+    pub fn new(settings: Settings, ports: Ports, jwt_secret: &[u8]) -> anyhow::Result<Self> {
+        let dashscope = match &settings.dashscope.api_key {
+            Some(key) => {
+                let ds = &settings.dashscope;
+                let config = DashScopeConfig {
+                    base_url: ds.base_url.clone(),
+                    t2v_model: ds.t2v_model.clone(),
+                    i2v_model: ds.i2v_model.clone(),
+                    text_model: ds.text_model.clone(),
+                    ..DashScopeConfig::new(key.clone())
+                };
+                Some(DashScope::new(config).context("setting DASHSCOPE_BASE_URL")?)
+            }
+            None => None,
+        };
         Ok(Self {
             passwords: Passwords::new(settings.argon2)?,
             tokens: Tokens::new(jwt_secret, settings.jwt_ttl.as_secs()),
             clock: Clock::default(),
+            dashscope,
+            users: ports.users,
+            jobs: ports.jobs,
+            blobs: ports.blobs,
+            queue: ports.queue,
+            local_blobs: ports.local_blobs,
             settings,
-            users,
         })
     }
+}
+
+/// The embedded adapters on `settings.data_dir`. Blob URLs are signed with a key derived from the
+/// JWT secret, so no second secret needs keeping.
+pub fn local_ports(settings: &Settings, jwt_secret: &[u8]) -> anyhow::Result<Ports> {
+    let db = LocalDb::open(&settings.data_dir)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(jwt_secret).expect("HMAC takes any key length");
+    mac.update(b"emo local blob URLs");
+    let blob_key = mac.finalize().into_bytes();
+    let blobs = Arc::new(LocalBlobStore::new(settings.data_dir.join("blobs"), &blob_key));
+    Ok(Ports {
+        users: Arc::new(LocalUserStore::new(db.clone())),
+        jobs: Arc::new(LocalJobStore::new(db.clone())),
+        blobs: blobs.clone(),
+        queue: Arc::new(LocalJobQueue::new(db, settings.jobs.lease)),
+        local_blobs: Some(blobs),
+    })
+}
+
+/// The AWS adapters, on the tables, bucket and queue the settings name.
+pub fn aws_ports(settings: &Settings, conf: &aws_config::SdkConfig) -> anyhow::Result<Ports> {
+    let need = |v: &Option<String>, name: &str| {
+        v.clone()
+            .with_context(|| format!("setting {name}: is required when EMO_BACKEND=aws"))
+    };
+    let dynamo = aws_sdk_dynamodb::Client::new(conf);
+    Ok(Ports {
+        users: Arc::new(DynamoUserStore::new(
+            dynamo.clone(),
+            need(&settings.users_table, "EMO_USERS_TABLE")?,
+        )),
+        jobs: Arc::new(DynamoJobStore::new(
+            dynamo,
+            need(&settings.jobs_table, "EMO_JOBS_TABLE")?,
+            settings.jobs.retention.as_secs(),
+        )),
+        blobs: Arc::new(S3BlobStore::new(
+            S3BlobStore::client(conf),
+            need(&settings.bucket, "EMO_BUCKET")?,
+        )),
+        queue: Arc::new(SqsJobQueue::new(
+            aws_sdk_sqs::Client::new(conf),
+            need(&settings.queue_url, "EMO_QUEUE_URL")?,
+        )),
+        local_blobs: None,
+    })
 }
 
 /// The local backend's JWT key: read from `<data dir>/jwt-secret`, or created there (random, mode
@@ -82,7 +153,7 @@ fn local_jwt_secret(dir: &Path) -> anyhow::Result<Vec<u8>> {
     match options.open(&path) {
         Ok(mut file) => {
             let bytes: [u8; 32] = rand::random();
-            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let hex = hex::encode(bytes);
             file.write_all(hex.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?;
             tracing::info!(path = %path.display(), "created a new local JWT secret");
