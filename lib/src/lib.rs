@@ -4,6 +4,8 @@
 //! - [`domain`]: validated types built at the edge (`Phone`, `Password`, ...).
 //! - [`settings`]: configuration read once from the environment.
 //! - [`auth`]: argon2id password hashing, JWT issue/verify, the bearer-token check.
+//! - [`image`]: the `img_base64` input image: Data URI parsing, DashScope's format, size and
+//!   dimension rules, alpha flattened onto white.
 //! - [`web`]: request-body parsing (multipart, urlencoded, JSON) and the contract's envelopes.
 //! - [`api`]: one handler per endpoint, `async fn(&AppState, Request) -> Response`.
 //! - [`store`]: the storage ports and their `local` (SQLite) and `aws` (DynamoDB) adapters.
@@ -13,6 +15,7 @@ pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod domain;
+pub mod image;
 pub mod settings;
 pub mod state;
 pub mod store;
