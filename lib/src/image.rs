@@ -702,6 +702,35 @@ mod tests {
     }
 
     #[test]
+    fn grey_and_16_bit_pngs_with_alpha_are_flattened_too() {
+        let source = rgba(400, 400);
+        for image in [
+            DynamicImage::ImageLumaA8(source.to_luma_alpha8()),
+            DynamicImage::ImageRgba16(source.to_rgba16()),
+        ] {
+            let parsed = parse_data_uri(&uri("image/png", &encode(&image, Codec::Png))).unwrap();
+            assert!(parsed.flattened, "{:?}", image.color());
+            let flat = decode(&parsed.bytes);
+            assert_eq!(flat.color(), ::image::ColorType::Rgb8);
+            assert_eq!(flat.to_rgb8().get_pixel(10, 10), &Rgb([255, 255, 255]));
+        }
+    }
+
+    #[test]
+    fn grey_and_16_bit_pngs_without_alpha_keep_their_bytes() {
+        let source = rgb(400, 400);
+        for image in [
+            DynamicImage::ImageLuma8(source.to_luma8()),
+            DynamicImage::ImageRgb16(source.to_rgb16()),
+        ] {
+            let png = encode(&image, Codec::Png);
+            let parsed = parse_data_uri(&uri("image/png", &png)).unwrap();
+            assert!(!parsed.flattened);
+            assert_eq!(parsed.bytes, png);
+        }
+    }
+
+    #[test]
     fn sides_from_360_to_2000_pixels_are_accepted_and_359_or_2001_refused() {
         let solid = |w, h| {
             uri(
@@ -994,6 +1023,59 @@ mod tests {
                 })
                 .collect();
             let _ = parse_data_uri(&text);
+        }
+    }
+
+    /// Prints how long a 2000×2000 upload takes to validate. Run it in an optimised build:
+    /// `cargo test --release -p emo image::tests::timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a check; run it by hand in --release"]
+    fn timing_of_a_2000_px_upload_in_each_format() {
+        let mut rng = StdRng::seed_from_u64(7);
+        // Gradients plus sensor-like noise, so the encoders produce photo-sized files.
+        let mut noisy = |alpha: bool| {
+            RgbaImage::from_fn(2000, 2000, |x, y| {
+                let n: u8 = rng.random_range(0..8);
+                let a = if alpha && x < 500 {
+                    (y % 256) as u8
+                } else {
+                    255
+                };
+                let v = |g: u32| (g % 240) as u8 + n;
+                Rgba([v(x / 8), v(y / 8), v((x + y) / 16), a])
+            })
+        };
+        let photo = DynamicImage::ImageRgb8(DynamicImage::ImageRgba8(noisy(false)).to_rgb8());
+        let cutout = DynamicImage::ImageRgba8(noisy(true));
+        let mut jpeg = Vec::new();
+        ::image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+            .encode_image(&photo)
+            .unwrap();
+        let cases = [
+            ("JPEG q90", uri("image/jpeg", &jpeg)),
+            ("PNG RGB", uri("image/png", &encode(&photo, Codec::Png))),
+            (
+                "PNG RGBA (flattened)",
+                uri("image/png", &encode(&cutout, Codec::Png)),
+            ),
+            (
+                "WEBP lossless RGB",
+                uri("image/webp", &encode(&photo, Codec::WebP)),
+            ),
+        ];
+        for (name, data_uri) in cases {
+            let start = std::time::Instant::now();
+            let mut image = None;
+            for _ in 0..5 {
+                image = Some(parse_data_uri(&data_uri).unwrap());
+            }
+            let image = image.unwrap();
+            println!(
+                "{name}: {:.1} MB in, {:.1} MB out, {:?} per validation",
+                data_uri.len() as f64 / MIB as f64,
+                image.bytes.len() as f64 / MIB as f64,
+                start.elapsed() / 5
+            );
         }
     }
 }
