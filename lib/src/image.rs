@@ -904,6 +904,31 @@ mod tests {
     }
 
     #[test]
+    fn a_jpeg_end_marker_inside_a_metadata_segment_does_not_hide_truncation() {
+        let jpeg = encode(&rgb(400, 400), Codec::Jpeg);
+        // An APP1 segment whose payload holds FF D9, as an EXIF thumbnail does.
+        let mut with_thumb = jpeg[..2].to_vec();
+        with_thumb.extend_from_slice(&[0xFF, 0xE1, 0, 8, b'E', b'x', 0xFF, 0xD8, 0xFF, 0xD9]);
+        with_thumb.extend_from_slice(&jpeg[2..]);
+        assert!(parse_data_uri(&uri("image/jpeg", &with_thumb)).is_ok());
+        let cut = &with_thumb[..with_thumb.len() - 100];
+        assert_eq!(refusal(&uri("image/jpeg", cut)), msg::CORRUPT);
+        // Only the end marker missing is still a cut file.
+        let cut = &with_thumb[..with_thumb.len() - 2];
+        assert_eq!(refusal(&uri("image/jpeg", cut)), msg::CORRUPT);
+    }
+
+    #[test]
+    fn bytes_after_a_jpeg_end_marker_are_kept_and_accepted() {
+        let mut jpeg = encode(&rgb(400, 400), Codec::Jpeg);
+        jpeg.extend_from_slice(b"\0\0trailer some cameras append");
+        assert_eq!(
+            parse_data_uri(&uri("image/jpeg", &jpeg)).unwrap().bytes,
+            jpeg
+        );
+    }
+
+    #[test]
     fn the_real_format_wins_over_the_declared_one() {
         let png = encode(&rgb(400, 400), Codec::Png);
         let image = parse_data_uri(&uri("image/jpeg", &png)).unwrap();
@@ -949,6 +974,44 @@ mod tests {
         apng.extend(png_chunk(b"acTL", &[0, 0, 0, 1, 0, 0, 0, 0]));
         apng.extend_from_slice(&png[33..]);
         assert_eq!(refusal(&uri("image/png", &apng)), msg::ANIMATED);
+    }
+
+    #[test]
+    fn an_animated_webp_is_refused() {
+        let still = encode(&rgb(400, 400), Codec::WebP);
+        assert_eq!(
+            &still[12..16],
+            b"VP8L",
+            "the encoder writes a simple lossless file"
+        );
+        let frame = &still[12..];
+        let side = 399u32.to_le_bytes();
+        let chunk = |kind: &[u8], data: &[u8]| {
+            let mut c = kind.to_vec();
+            c.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            c.extend_from_slice(data);
+            if data.len() % 2 == 1 {
+                c.push(0);
+            }
+            c
+        };
+        // VP8X with the animation flag, ANIM, then one ANMF frame holding the still's VP8L chunk.
+        let mut vp8x = vec![0x02, 0, 0, 0];
+        vp8x.extend_from_slice(&side[..3]);
+        vp8x.extend_from_slice(&side[..3]);
+        let mut anmf = vec![0; 6];
+        anmf.extend_from_slice(&side[..3]);
+        anmf.extend_from_slice(&side[..3]);
+        anmf.extend_from_slice(&[100, 0, 0, 0]);
+        anmf.extend_from_slice(frame);
+        let mut body = b"WEBP".to_vec();
+        body.extend(chunk(b"VP8X", &vp8x));
+        body.extend(chunk(b"ANIM", &[255, 255, 255, 255, 0, 0]));
+        body.extend(chunk(b"ANMF", &anmf));
+        let mut animated = b"RIFF".to_vec();
+        animated.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        animated.extend(body);
+        assert_eq!(refusal(&uri("image/webp", &animated)), msg::ANIMATED);
     }
 
     #[test]
