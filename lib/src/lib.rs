@@ -6,6 +6,8 @@
 //! - [`settings`]: configuration read once from the environment.
 //! - [`auth`]: argon2id password hashing, JWT issue/verify, the bearer-token check.
 //! - [`dashscope`]: the DashScope client (video tasks, Qwen with web search) and its errors.
+//! - [`image`]: the `img_base64` input image: Data URI parsing, DashScope's format, size and
+//!   dimension rules, alpha flattened onto white.
 //! - [`web`]: request-body parsing (multipart, urlencoded, JSON) and the contract's envelopes.
 //! - [`gif`]: MP4 -> looping GIF sticker within a byte budget (ffmpeg decodes, gifski encodes).
 //! - [`api`]: one handler per endpoint, `async fn(&AppState, Request) -> Response`.
@@ -18,11 +20,13 @@ pub mod clock;
 pub mod dashscope;
 pub mod domain;
 pub mod gif;
+pub mod image;
 pub mod job;
 pub mod settings;
 pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod web;
+pub mod worker;
 
 pub use state::AppState;

@@ -255,7 +255,10 @@ impl Settings {
                     .unwrap_or_else(|| crate::dashscope::DEFAULT_TEXT_MODEL.into()),
             },
             gif: gif_settings(&env)?,
-            ffmpeg: env.get("EMO_FFMPEG").unwrap_or_else(|| "ffmpeg".into()).into(),
+            ffmpeg: env
+                .get("EMO_FFMPEG")
+                .unwrap_or_else(|| "ffmpeg".into())
+                .into(),
         })
     }
 }
@@ -271,8 +274,12 @@ fn gif_settings(env: &Env<'_>) -> Result<crate::gif::GifSettings, SettingsError>
         min_fps: env.parse("EMO_GIF_MIN_FPS", d.min_fps)?,
         ..d
     };
-    g.validate()
-        .map_err(|e| bad("EMO_GIF_*", format!("the GIF settings do not fit together: {e}")))?;
+    g.validate().map_err(|e| {
+        bad(
+            "EMO_GIF_*",
+            format!("the GIF settings do not fit together: {e}"),
+        )
+    })?;
     Ok(g)
 }
 

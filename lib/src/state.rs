@@ -100,7 +100,10 @@ pub fn local_ports(settings: &Settings, jwt_secret: &[u8]) -> anyhow::Result<Por
     let mut mac = Hmac::<Sha256>::new_from_slice(jwt_secret).expect("HMAC takes any key length");
     mac.update(b"emo local blob URLs");
     let blob_key = mac.finalize().into_bytes();
-    let blobs = Arc::new(LocalBlobStore::new(settings.data_dir.join("blobs"), &blob_key));
+    let blobs = Arc::new(LocalBlobStore::new(
+        settings.data_dir.join("blobs"),
+        &blob_key,
+    ));
     Ok(Ports {
         users: Arc::new(LocalUserStore::new(db.clone())),
         jobs: Arc::new(LocalJobStore::new(db.clone())),

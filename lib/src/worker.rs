@@ -136,8 +136,16 @@ async fn start(state: &AppState, job: Job) -> Result<(), Retry> {
         Stage::Generating => {
             // The first poll may have been lost between the write and the send: send it again
             // (a duplicate is dropped by its number).
-            let msg = JobMessage::Poll { job_id: job.id.clone(), seq: job.poll_seq };
-            enqueue(state.queue.as_ref(), &msg, state.settings.jobs.poll_interval).await?;
+            let msg = JobMessage::Poll {
+                job_id: job.id.clone(),
+                seq: job.poll_seq,
+            };
+            enqueue(
+                state.queue.as_ref(),
+                &msg,
+                state.settings.jobs.poll_interval,
+            )
+            .await?;
             return Ok(());
         }
         Stage::Transcoding | Stage::Done => return Ok(()),
@@ -161,19 +169,37 @@ async fn submit(state: &AppState, job: Job) -> Result<(), Retry> {
         .ok_or_else(|| Retry::Later("DASHSCOPE_API_KEY is not configured".into()))?;
     let mut described = job.described_prompt.clone();
     let created = match &job.request {
-        JobRequest::TextToVideo { prompt, negative_prompt, size } => {
-            dashscope.create_text_to_video(prompt, negative_prompt.as_deref(), size).await
+        JobRequest::TextToVideo {
+            prompt,
+            negative_prompt,
+            size,
+        } => {
+            dashscope
+                .create_text_to_video(prompt, negative_prompt.as_deref(), size)
+                .await
         }
-        JobRequest::ImageToVideo { prompt, negative_prompt, resolution, image_key } => {
+        JobRequest::ImageToVideo {
+            prompt,
+            negative_prompt,
+            resolution,
+            image_key,
+        } => {
             let Some(bytes) = state.blobs.get(image_key).await? else {
                 return finish_failed(state, job, MSG_GAVE_UP).await;
             };
-            let uri = crate::image::data_uri_for_key(image_key, &bytes);
+            let Some(uri) = crate::image::data_uri(&bytes) else {
+                return finish_failed(state, job, MSG_GAVE_UP).await;
+            };
             dashscope
                 .create_image_to_video(prompt, negative_prompt.as_deref(), &uri, resolution)
                 .await
         }
-        JobRequest::Character { role, source, action, size } => {
+        JobRequest::Character {
+            role,
+            source,
+            action,
+            size,
+        } => {
             let description = match &described {
                 Some(d) => Ok(d.clone()),
                 None => dashscope.describe_character(role, source.as_deref()).await,
@@ -204,9 +230,17 @@ async fn submit(state: &AppState, job: Job) -> Result<(), Retry> {
                 tracing::error!(task_id = %task_id, "lost the job after creating its task");
                 return Ok(());
             }
-            let msg = JobMessage::Poll { job_id: job.id.clone(), seq: 1 };
+            let msg = JobMessage::Poll {
+                job_id: job.id.clone(),
+                seq: 1,
+            };
             // If this send fails the Start message comes back and re-sends the poll.
-            enqueue(state.queue.as_ref(), &msg, state.settings.jobs.poll_interval).await?;
+            enqueue(
+                state.queue.as_ref(),
+                &msg,
+                state.settings.jobs.poll_interval,
+            )
+            .await?;
             Ok(())
         }
         Err(e) if e.is_retryable() => {
@@ -241,7 +275,9 @@ async fn poll(state: &AppState, job: Job, seq: u32) -> Result<(), Retry> {
     match job.stage {
         Stage::Generating => {}
         Stage::Transcoding if job.lease_until > now => {
-            return Err(Retry::Later("another worker is transcoding this job".into()));
+            return Err(Retry::Later(
+                "another worker is transcoding this job".into(),
+            ));
         }
         Stage::Transcoding => return transcode(state, job).await,
         Stage::Queued | Stage::Submitting | Stage::Done => return Ok(()),
@@ -272,7 +308,11 @@ async fn poll(state: &AppState, job: Job, seq: u32) -> Result<(), Retry> {
             transcode(state, claimed).await
         }
         TaskStatus::Failed | TaskStatus::Canceled | TaskStatus::Unknown => {
-            tracing::warn!(status = task.status.as_str(), code = task.code.as_deref().unwrap_or(""), "DashScope task did not succeed");
+            tracing::warn!(
+                status = task.status.as_str(),
+                code = task.code.as_deref().unwrap_or(""),
+                "DashScope task did not succeed"
+            );
             let message = failure_message(task.code.as_deref(), task.message.as_deref());
             finish_failed(state, job, &message).await
         }
@@ -282,8 +322,16 @@ async fn poll(state: &AppState, job: Job, seq: u32) -> Result<(), Retry> {
 /// Schedules poll `seq + 1`: sent first, then recorded, so a crash in between leaves at worst a
 /// duplicate (dropped by its number), never no poll at all.
 async fn next_poll(state: &AppState, job: Job, seq: u32) -> Result<(), Retry> {
-    let msg = JobMessage::Poll { job_id: job.id.clone(), seq: seq + 1 };
-    enqueue(state.queue.as_ref(), &msg, state.settings.jobs.poll_interval).await?;
+    let msg = JobMessage::Poll {
+        job_id: job.id.clone(),
+        seq: seq + 1,
+    };
+    enqueue(
+        state.queue.as_ref(),
+        &msg,
+        state.settings.jobs.poll_interval,
+    )
+    .await?;
     let mut next = job;
     next.poll_seq = seq + 1;
     write(state, next).await?;
@@ -302,7 +350,10 @@ async fn transcode(state: &AppState, job: Job) -> Result<(), Retry> {
         Ok(t) => t,
         Err(e) => return release(state, job, format!("task query: {e}")).await,
     };
-    let Some(url) = task.video_url.filter(|_| task.status == TaskStatus::Succeeded) else {
+    let Some(url) = task
+        .video_url
+        .filter(|_| task.status == TaskStatus::Succeeded)
+    else {
         let message = failure_message(task.code.as_deref(), task.message.as_deref());
         return finish_failed(state, job, &message).await;
     };
@@ -337,7 +388,10 @@ async fn transcode(state: &AppState, job: Job) -> Result<(), Retry> {
         Err(e) => return release(state, job, format!("GIF: {e}")).await,
     };
     let key = gif_key(&job.id);
-    state.blobs.put(&key, sticker.gif.clone(), "image/gif").await?;
+    state
+        .blobs
+        .put(&key, sticker.gif.clone(), "image/gif")
+        .await?;
     let mut next = job.clone();
     next.status = JobStatus::Succeeded;
     next.stage = Stage::Done;
@@ -386,10 +440,14 @@ pub async fn handle_sqs_event(state: &AppState, event: SqsEvent) -> SqsBatchResp
         let body = record.body.unwrap_or_default();
         if let Err(e) = handle(state, &body, receive_count).await {
             tracing::warn!(message_id = %id, error = %e, "message not done");
-            failures.push(BatchItemFailure { item_identifier: id, ..Default::default() });
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failures.push(failure);
         }
     }
-    SqsBatchResponse { batch_item_failures: failures, ..Default::default() }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
 }
 
 /// The local worker loop: receives from the queue and handles up to `concurrency` messages at a
@@ -422,14 +480,20 @@ pub async fn run_local(
             }
         };
         for d in deliveries {
-            let permit = limit.clone().acquire_owned().await.expect("the semaphore is never closed");
+            let permit = limit
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
             let state = state.clone();
             tokio::spawn(async move {
                 let result = handle(&state, &d.body, d.receive_count).await;
                 let dead = d.receive_count > state.settings.jobs.max_receives;
                 match result {
                     Ok(()) => {}
-                    Err(e) if dead => tracing::error!(error = %e, "message dropped after too many tries"),
+                    Err(e) if dead => {
+                        tracing::error!(error = %e, "message dropped after too many tries")
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "message will be retried");
                         drop(permit);
