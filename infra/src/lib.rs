@@ -73,6 +73,33 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
     Response::from_parts(parts, body)
 }
 
+/// With no `DASHSCOPE_API_KEY`, starts the offline stand-in and points `settings` at it (with a
+/// short poll interval unless one is set, so a sticker appears within seconds); with a key, does
+/// nothing. The stand-in lives as long as the returned handle.
+pub async fn standin_unless_keyed(
+    settings: &mut emo::settings::Settings,
+) -> anyhow::Result<Option<standin::StandinHandle>> {
+    if settings.dashscope.api_key.is_some() {
+        return Ok(None);
+    }
+    let config = standin::StandinConfig {
+        ffmpeg: settings.ffmpeg.clone(),
+        ..Default::default()
+    };
+    let handle = standin::Standin::start(config).await?;
+    settings.dashscope.api_key = Some("offline-stand-in".into());
+    settings.dashscope.base_url = handle.base_url();
+    if std::env::var_os("EMO_POLL_INTERVAL_SECS").is_none() {
+        settings.jobs.poll_interval = std::time::Duration::from_secs(1);
+    }
+    tracing::warn!(
+        "DASHSCOPE_API_KEY is not set: using the offline DashScope stand-in at {} \
+         (stickers are generated test animations, not AI video)",
+        handle.base_url()
+    );
+    Ok(Some(handle))
+}
+
 /// Completes on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

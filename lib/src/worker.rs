@@ -426,6 +426,23 @@ async fn release(state: &AppState, job: Job, why: String) -> Result<(), Retry> {
     Err(Retry::Later(why))
 }
 
+/// Fails, saying what is missing, unless this process can run jobs: a DashScope key and a working
+/// ffmpeg. The transcoder calls it at cold start so a broken deployment fails loudly at once.
+pub fn check_ready(state: &AppState) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        state.dashscope.is_some(),
+        "setting DASHSCOPE_API_KEY: is required to run jobs"
+    );
+    let version = crate::gif::ffmpeg_version(&state.settings.ffmpeg).map_err(|e| {
+        anyhow::anyhow!(
+            "setting EMO_FFMPEG: {} is not a working ffmpeg ({e})",
+            state.settings.ffmpeg.display()
+        )
+    })?;
+    tracing::info!(ffmpeg = %version, "worker ready");
+    Ok(())
+}
+
 /// The transcoder Lambda's handler: every record on its own; the ones that failed are reported
 /// back so that only they are redelivered (`ReportBatchItemFailures`).
 pub async fn handle_sqs_event(state: &AppState, event: SqsEvent) -> SqsBatchResponse {

@@ -1,7 +1,10 @@
-//! `emo-local`: the whole API on one port, on the embedded backend unless told otherwise.
+//! `emo-local`: the whole API on one port, with the job worker running inside, on the embedded
+//! backend unless told otherwise.
 //!
-//! `EMO_ADDR` (default `127.0.0.1:3000`) is where it listens; every other setting is the Lambdas'
-//! (see the README), with `EMO_DATA_DIR` (default `./.emo`) holding the local database and JWT key.
+//! `EMO_ADDR` (default `127.0.0.1:3000`) is where it listens and `EMO_WORKERS` (default 2) how many
+//! messages the worker handles at once; every other setting is the Lambdas' (see the README), with
+//! `EMO_DATA_DIR` (default `./.emo`) holding the local database, blobs and JWT key. Without
+//! `DASHSCOPE_API_KEY` it starts the offline DashScope stand-in and says so.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,18 +21,40 @@ async fn main() -> anyhow::Result<()> {
         })?,
         _ => SocketAddr::from(([127, 0, 0, 1], 3000)),
     };
-    let settings = Settings::from_env()?;
+    let workers: usize = match std::env::var("EMO_WORKERS") {
+        Ok(v) if !v.is_empty() => {
+            v.trim().parse().ok().filter(|n| *n > 0).with_context(|| {
+                format!("setting EMO_WORKERS: {v:?} is not a whole number above 0")
+            })?
+        }
+        _ => 2,
+    };
+    let mut settings = Settings::from_env()?;
     let backend = match settings.backend {
         Backend::Local => format!("local, data in {}", settings.data_dir.display()),
         Backend::Aws => "aws".to_owned(),
     };
+    let standin = emo_infra::standin_unless_keyed(&mut settings).await?;
     let state = Arc::new(emo::AppState::from_settings(settings).await?);
+    emo::worker::check_ready(&state).context(
+        "emo-local runs the job worker, which needs ffmpeg (bash infra/run-local.sh installs it)",
+    )?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr} (set EMO_ADDR to use another address)")
     })?;
     let addr = listener.local_addr()?;
-    tracing::info!("emo-local listening on http://{addr} (backend: {backend})");
+
+    let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(emo::worker::run_local(state.clone(), workers, async {
+        let _ = stopped.await;
+    }));
+    tracing::info!("emo-local listening on http://{addr} (backend: {backend}, {workers} workers)");
     emo_infra::serve(listener, state, emo_infra::shutdown_signal()).await?;
+    let _ = stop_worker.send(());
+    let _ = worker.await;
+    if let Some(standin) = standin {
+        standin.shutdown().await;
+    }
     tracing::info!("emo-local stopped");
     Ok(())
 }

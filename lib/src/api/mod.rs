@@ -4,12 +4,15 @@
 //!
 //! Each Lambda calls its own handler; [`route`] dispatches every route for the local server.
 
+pub mod blobs;
 pub mod users;
+pub mod video;
 
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 use crate::AppState;
+use crate::store::local::BLOB_ROUTE;
 use crate::web::response::{user_error, video_error};
 
 /// Whether a path belongs to the users endpoints (`{"code":1,…}` errors) rather than the video
@@ -27,24 +30,29 @@ pub fn error_for_path(path: &str, status: StatusCode, message: &str) -> Response
     }
 }
 
+const QUERY_PREFIX: &str = "/api/v1/video/query/";
+
 /// Dispatches a request to the handler of its route, as API Gateway does for the Lambdas.
 pub async fn route(state: &AppState, req: Request) -> Response<Body> {
-    let path = req.uri().path().to_owned();
-    let path = if path.len() > 1 {
-        path.trim_end_matches('/')
+    let full = req.uri().path().to_owned();
+    let path = if full.len() > 1 {
+        full.trim_end_matches('/')
     } else {
-        &path
+        &full
     };
-    let method = req.method().clone();
     let expected = match path {
-        "/api/v1/users/register" | "/api/v1/users/login" | "/api/v1/users/change-password" => {
-            Method::POST
-        }
+        "/api/v1/users/register"
+        | "/api/v1/users/login"
+        | "/api/v1/users/change-password"
+        | "/api/v1/video/create"
+        | "/api/v1/video/create_with_prompt" => Method::POST,
+        p if p.starts_with(QUERY_PREFIX) => Method::GET,
+        p if p.starts_with(BLOB_ROUTE) && state.local_blobs.is_some() => Method::GET,
         _ => {
             return error_for_path(path, StatusCode::NOT_FOUND, &format!("no route for {path}"));
         }
     };
-    if method != expected {
+    if req.method() != expected && !(expected == Method::GET && req.method() == Method::HEAD) {
         let mut resp = error_for_path(
             path,
             StatusCode::METHOD_NOT_ALLOWED,
@@ -60,6 +68,10 @@ pub async fn route(state: &AppState, req: Request) -> Response<Body> {
     match path {
         "/api/v1/users/register" => users::register(state, req).await,
         "/api/v1/users/login" => users::login(state, req).await,
-        _ => users::change_password(state, req).await,
+        "/api/v1/users/change-password" => users::change_password(state, req).await,
+        "/api/v1/video/create" => video::create(state, req).await,
+        "/api/v1/video/create_with_prompt" => video::create_with_prompt(state, req).await,
+        p if p.starts_with(QUERY_PREFIX) => video::query(state, req).await,
+        _ => blobs::get(state, req).await,
     }
 }
