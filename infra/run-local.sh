@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs emo-local, the whole API on one port, on the embedded backend (no AWS, no API key).
+# Runs emo-local, the whole API on one port with the job worker inside, on the embedded backend
+# (no AWS; without DASHSCOPE_API_KEY, on the offline DashScope stand-in). Installs ffmpeg first
+# if it is missing.
 # Extra arguments go to cargo (e.g. --release). EMO_ADDR and EMO_DATA_DIR configure it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash infra/ensure-ffmpeg.sh
 exec cargo run --locked -p emo-infra --bin emo-local "$@"

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+bash infra/ensure-ffmpeg.sh
 eval "$(bash infra/emulator.sh start)"
 trap 'bash infra/emulator.sh stop' EXIT
 

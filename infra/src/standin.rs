@@ -38,6 +38,8 @@
 //! | `[standin:throttle]` | the create answers HTTP 429 `Throttling.RateQuota`, every time |
 //! | `[standin:arrearage]` | the create answers HTTP 400 `Arrearage` |
 //! | `[standin:500]` | the create answers HTTP 500 `InternalError` |
+//! | `[standin:corrupt]` | the task succeeds, but its video URL serves bytes that are no MP4 |
+//! | `[standin:gone]` | the task succeeds, but its video URL answers 404 |
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -991,6 +993,17 @@ async fn serve_file(
                 "SignatureDoesNotMatch",
                 "The request signature we calculated does not match the signature you provided.",
             );
+        }
+        if task.prompt.contains("[standin:gone]") {
+            return oss_error(404, "NoSuchKey", "The specified key does not exist.");
+        }
+        if task.prompt.contains("[standin:corrupt]") {
+            return (
+                StatusCode::OK,
+                [(CONTENT_TYPE, "video/mp4")],
+                "\0\0\0\x18ftypmp42 but the rest of this file is not a video",
+            )
+                .into_response();
         }
         match &task.outcome {
             Outcome::Succeed(render) => render.clone(),

@@ -6,8 +6,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use emo::AppState;
 use emo::settings::Settings;
+use std::time::Duration;
+
+use emo::state::{Ports, aws_ports, local_ports};
 use emo::store::UserStore;
-use emo::store::aws::DynamoUserStore;
+use emo::store::aws::{DynamoUserStore, provision};
 use emo::store::local::{LocalDb, LocalUserStore};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
@@ -33,7 +36,7 @@ pub fn test_settings(extra: &[(&str, &str)]) -> Settings {
     Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings are valid")
 }
 
-const TEST_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+pub const TEST_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 
 pub fn local_users() -> (Arc<dyn UserStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -54,7 +57,8 @@ pub async fn emulator() -> Option<aws_config::SdkConfig> {
     Some(emo::store::aws::sdk_config().await)
 }
 
-/// A name no other test uses, so tests share the emulator without stepping on each other.
+/// A name no other test uses, so tests share the emulator without stepping on each other; also a
+/// valid S3 bucket prefix (lowercase, digits, dashes).
 pub fn unique_name(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
@@ -62,8 +66,9 @@ pub fn unique_name(prefix: &str) -> String {
         .unwrap()
         .as_nanos();
     format!(
-        "{prefix}-{}-{nanos}-{}",
+        "{prefix}-{}-{}-{}",
         std::process::id(),
+        nanos % 1_000_000_000_000,
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
@@ -78,25 +83,38 @@ pub async fn aws_users() -> Option<Arc<dyn UserStore>> {
     Some(Arc::new(DynamoUserStore::new(client, table)))
 }
 
-pub fn env_with(
-    users: Arc<dyn UserStore>,
-    dir: Option<tempfile::TempDir>,
-    extra: &[(&str, &str)],
-) -> TestEnv {
-    let state = AppState::new(test_settings(extra), users, TEST_SECRET).unwrap();
+fn state(settings: Settings, ports: Ports, dir: Option<tempfile::TempDir>) -> TestEnv {
+    let state = AppState::new(settings, ports, TEST_SECRET).unwrap();
     TestEnv {
         state: Arc::new(state),
         _dir: dir,
     }
 }
 
+/// A state on the embedded backend, in a fresh temp dir.
 pub fn local_env(extra: &[(&str, &str)]) -> TestEnv {
-    let (users, dir) = local_users();
-    env_with(users, Some(dir), extra)
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    let mut vars = vec![("EMO_DATA_DIR", data_dir.as_str())];
+    vars.extend_from_slice(extra);
+    let settings = test_settings(&vars);
+    let ports = local_ports(&settings, TEST_SECRET).unwrap();
+    state(settings, ports, Some(dir))
 }
 
+/// A state on the aws backend, on fresh tables, bucket and queue in the emulator.
 pub async fn aws_env(extra: &[(&str, &str)]) -> Option<TestEnv> {
-    Some(env_with(aws_users().await?, None, extra))
+    let conf = emulator().await?;
+    let resources = provision(&conf, &unique_name("emo"), Duration::from_secs(30))
+        .await
+        .unwrap();
+    let mut vars: Vec<(&str, &str)> = resources.env().to_vec();
+    vars.push(("EMO_BACKEND", "aws"));
+    vars.push(("EMO_JWT_SECRET", std::str::from_utf8(TEST_SECRET).unwrap()));
+    vars.extend_from_slice(extra);
+    let settings = test_settings(&vars);
+    let ports = aws_ports(&settings, &conf).unwrap();
+    Some(state(settings, ports, None))
 }
 
 /// How a test sends a form: the three encodings the API accepts.

@@ -28,3 +28,53 @@ where
 {
     anyhow::Error::new(err).context(what)
 }
+
+/// The names of the resources the aws adapters use.
+#[derive(Debug, Clone)]
+pub struct Resources {
+    pub users_table: String,
+    pub jobs_table: String,
+    pub bucket: String,
+    pub queue_url: String,
+}
+
+impl Resources {
+    /// The settings' variables that name these resources.
+    pub fn env(&self) -> [(&'static str, &str); 4] {
+        [
+            ("EMO_USERS_TABLE", &self.users_table),
+            ("EMO_JOBS_TABLE", &self.jobs_table),
+            ("EMO_BUCKET", &self.bucket),
+            ("EMO_QUEUE_URL", &self.queue_url),
+        ]
+    }
+}
+
+/// Creates both tables, the bucket and the queue as the SAM template declares them, named
+/// `<prefix>-users` and so on (the prefix must be lowercase letters, digits and dashes). For tests
+/// and local emulators; production resources come from the template.
+pub async fn provision(
+    conf: &aws_config::SdkConfig,
+    prefix: &str,
+    queue_visibility: std::time::Duration,
+) -> anyhow::Result<Resources> {
+    let dynamo = aws_sdk_dynamodb::Client::new(conf);
+    let users_table = format!("{prefix}-users");
+    let jobs_table = format!("{prefix}-jobs");
+    let bucket = format!("{prefix}-blobs");
+    DynamoUserStore::create_table(&dynamo, &users_table).await?;
+    DynamoJobStore::create_table(&dynamo, &jobs_table).await?;
+    S3BlobStore::create_bucket(&S3BlobStore::client(conf), &bucket).await?;
+    let queue_url = SqsJobQueue::create_queue(
+        &aws_sdk_sqs::Client::new(conf),
+        &format!("{prefix}-jobs"),
+        queue_visibility,
+    )
+    .await?;
+    Ok(Resources {
+        users_table,
+        jobs_table,
+        bucket,
+        queue_url,
+    })
+}
