@@ -1,4 +1,6 @@
 //! `emo-infra`'s integration tests: one binary, modules per subject.
 
 mod dashscope;
+mod env;
+mod jobs;
 mod local_server;
