@@ -129,6 +129,7 @@ impl JobEnv {
         self.worker = Some((tx, handle));
     }
 
+    #[allow(dead_code)]
     pub async fn stop_worker(&mut self) {
         if let Some((tx, handle)) = self.worker.take() {
             let _ = tx.send(());

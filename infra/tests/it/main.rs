@@ -2,5 +2,6 @@
 
 mod dashscope;
 mod env;
+mod faults;
 mod jobs;
 mod local_server;

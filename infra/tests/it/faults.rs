@@ -1,0 +1,203 @@
+//! Faults the worker must survive with every job ending in exactly one correct terminal state and
+//! no second DashScope task: duplicate deliveries, throttling, crashes between steps, videos that
+//! will not decode or are gone, deadlines, poison messages.
+
+use std::time::Duration;
+
+use emo::job::{JobId, JobMessage, JobStatus, Stage};
+use emo::store::enqueue;
+use emo::worker::{self, Retry};
+use serde_json::json;
+
+use crate::env::JobEnv;
+
+/// Creates a text-to-video job with the worker stopped; returns the token and the job id.
+async fn queued_job(env: &JobEnv, phone: &str, prompt: &str) -> (String, String) {
+    let token = env.user(phone).await;
+    let (status, body) = env
+        .create(&token, json!({"type": "text_to_video", "prompt": prompt}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    (token, body["data"]["job_id"].as_str().unwrap().to_owned())
+}
+
+async fn a_start_message_delivered_twice_creates_one_dashscope_task(mut env: JobEnv) {
+    let (token, job_id) = queued_job(&env, "13900000001", "重复投递").await;
+    let copy = JobMessage::Start {
+        job_id: JobId::parse(&job_id).unwrap(),
+    };
+    enqueue(env.state.queue.as_ref(), &copy, Duration::ZERO)
+        .await
+        .unwrap();
+    enqueue(env.state.queue.as_ref(), &copy, Duration::ZERO)
+        .await
+        .unwrap();
+    env.start_worker(); // two workers: the copies are taken at the same moment
+    let (data, _) = env.wait(&token, &job_id).await;
+    assert_eq!(data["status"], "SUCCEEDED", "{data}");
+    assert_eq!(env.standin.tasks_created(), 1);
+}
+
+async fn throttling_by_dashscope_is_waited_out_with_one_task(mut env: JobEnv) {
+    env.standin.throttle_next_requests(2);
+    let (token, job_id) = queued_job(&env, "13900000002", "限流").await;
+    env.start_worker();
+    let (data, _) = env.wait(&token, &job_id).await;
+    assert_eq!(data["status"], "SUCCEEDED", "{data}");
+    assert_eq!(env.standin.tasks_created(), 1);
+    let throttled = env
+        .standin
+        .requests()
+        .iter()
+        .filter(|r| r.status == 429)
+        .count();
+    assert_eq!(throttled, 2);
+}
+
+async fn a_worker_that_died_mid_submit_is_taken_over_once_its_lease_ends(mut env: JobEnv) {
+    let (token, job_id) = queued_job(&env, "13900000003", "崩溃接管").await;
+    let id = JobId::parse(&job_id).unwrap();
+    // What a worker leaves when it dies right after claiming: Submitting, lease run out.
+    let mut job = env.state.jobs.get(&id).await.unwrap().unwrap();
+    job.stage = Stage::Submitting;
+    job.submit_attempts = 1;
+    job.lease_until = env.state.clock.now() - 1;
+    job.rev += 1;
+    assert!(env.state.jobs.update(&job).await.unwrap());
+    env.start_worker();
+    let (data, _) = env.wait(&token, &job_id).await;
+    assert_eq!(data["status"], "SUCCEEDED", "{data}");
+    assert_eq!(env.standin.tasks_created(), 1);
+}
+
+async fn a_worker_that_died_after_creating_the_task_does_not_create_another(mut env: JobEnv) {
+    let (token, job_id) = queued_job(&env, "13900000004", "提交后崩溃").await;
+    let id = JobId::parse(&job_id).unwrap();
+    // The worker created the task and recorded it, then died before sending the first poll; its
+    // Start message was never deleted and comes back.
+    let task_id = env
+        .state
+        .dashscope
+        .as_ref()
+        .unwrap()
+        .create_text_to_video("提交后崩溃", None, "624*624")
+        .await
+        .unwrap();
+    let mut job = env.state.jobs.get(&id).await.unwrap().unwrap();
+    job.stage = Stage::Generating;
+    job.status = JobStatus::Running;
+    job.task_id = Some(task_id);
+    job.poll_seq = 1;
+    job.submit_attempts = 1;
+    job.rev += 1;
+    assert!(env.state.jobs.update(&job).await.unwrap());
+    env.start_worker();
+    let (data, _) = env.wait(&token, &job_id).await;
+    assert_eq!(data["status"], "SUCCEEDED", "{data}");
+    assert_eq!(env.standin.tasks_created(), 1);
+}
+
+async fn a_video_that_will_not_decode_ends_failed(mut env: JobEnv) {
+    let (token, job_id) = queued_job(&env, "13900000005", "坏视频 [standin:corrupt]").await;
+    env.start_worker();
+    let (data, _) = env.wait(&token, &job_id).await;
+    assert_eq!(data["status"], "FAILED", "{data}");
+    assert_eq!(data["error_message"], worker::MSG_UNDECODABLE);
+    assert_eq!(env.standin.tasks_created(), 1);
+}
+
+async fn a_video_url_that_is_gone_ends_failed(mut env: JobEnv) {
+    let (token, job_id) = queued_job(&env, "13900000006", "视频丢失 [standin:gone]").await;
+    env.start_worker();
+    let (data, _) = env.wait(&token, &job_id).await;
+    assert_eq!(data["status"], "FAILED", "{data}");
+    assert!(
+        data["error_message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+}
+
+async fn a_job_past_its_deadline_ends_failed_with_a_timeout(mut env: JobEnv) {
+    let (token, job_id) = queued_job(&env, "13900000007", "很慢 [standin:slow]").await;
+    env.start_worker();
+    // Let it reach DashScope, then jump past the 30-minute deadline.
+    for _ in 0..40 {
+        if env.query(&token, &job_id).await.1["data"]["status"] == "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    env.state.clock.advance(Duration::from_secs(31 * 60));
+    let (data, _) = env.wait(&token, &job_id).await;
+    assert_eq!(data["status"], "FAILED", "{data}");
+    assert_eq!(data["error_message"], worker::MSG_TIMEOUT);
+}
+
+async fn a_job_whose_messages_were_lost_is_ended_by_a_query_after_its_deadline(env: JobEnv) {
+    // No worker at all: the job would otherwise stay PENDING forever.
+    let (token, job_id) = queued_job(&env, "13900000008", "无人处理").await;
+    assert_eq!(
+        env.query(&token, &job_id).await.1["data"]["status"],
+        "PENDING"
+    );
+    env.state.clock.advance(Duration::from_secs(33 * 60));
+    let (_, body) = env.query(&token, &job_id).await;
+    assert_eq!(body["data"]["status"], "FAILED", "{body}");
+    assert_eq!(body["data"]["error_message"], worker::MSG_TIMEOUT);
+}
+
+async fn a_message_that_keeps_failing_fails_its_job_and_a_malformed_one_is_refused(env: JobEnv) {
+    let (token, job_id) = queued_job(&env, "13900000009", "反复失败").await;
+    let body = serde_json::to_string(&JobMessage::Start {
+        job_id: JobId::parse(&job_id).unwrap(),
+    })
+    .unwrap();
+    let over = env.state.settings.jobs.max_receives + 1;
+    worker::handle(&env.state, &body, over).await.unwrap();
+    let (_, answer) = env.query(&token, &job_id).await;
+    assert_eq!(answer["data"]["status"], "FAILED");
+    assert_eq!(answer["data"]["error_message"], worker::MSG_GAVE_UP);
+    // Redelivered once more: the job stays as it ended, nothing is sent to DashScope.
+    worker::handle(&env.state, &body, 1).await.unwrap();
+    assert_eq!(env.standin.tasks_created(), 0);
+
+    assert!(matches!(
+        worker::handle(&env.state, "not json at all", 1).await,
+        Err(Retry::Malformed(_))
+    ));
+}
+
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod local {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(crate::env::JobEnv::local(&[]).await).await;
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(env) = crate::env::JobEnv::aws(&[]).await else { return };
+                    super::$case(env).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    a_start_message_delivered_twice_creates_one_dashscope_task,
+    throttling_by_dashscope_is_waited_out_with_one_task,
+    a_worker_that_died_mid_submit_is_taken_over_once_its_lease_ends,
+    a_worker_that_died_after_creating_the_task_does_not_create_another,
+    a_video_that_will_not_decode_ends_failed,
+    a_video_url_that_is_gone_ends_failed,
+    a_job_past_its_deadline_ends_failed_with_a_timeout,
+    a_job_whose_messages_were_lost_is_ended_by_a_query_after_its_deadline,
+    a_message_that_keeps_failing_fails_its_job_and_a_malformed_one_is_refused,
+);
