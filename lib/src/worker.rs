@@ -446,24 +446,32 @@ pub fn check_ready(state: &AppState) -> anyhow::Result<()> {
 /// The transcoder Lambda's handler: every record on its own; the ones that failed are reported
 /// back so that only they are redelivered (`ReportBatchItemFailures`).
 pub async fn handle_sqs_event(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
-    let mut failures = Vec::new();
-    for record in event.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        let receive_count = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
-        let body = record.body.unwrap_or_default();
-        if let Err(e) = handle(state, &body, receive_count).await {
-            tracing::warn!(message_id = %id, error = %e, "message not done");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failures.push(failure);
-        }
-    }
+    // The records of a batch are independent jobs: handled side by side, so one slow transcode
+    // does not push the others past the function's timeout.
+    let outcomes =
+        futures_util::future::join_all(event.records.into_iter().map(|record| async move {
+            let id = record.message_id.clone().unwrap_or_default();
+            let receive_count = record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1);
+            let body = record.body.unwrap_or_default();
+            match handle(state, &body, receive_count).await {
+                Ok(()) => None,
+                Err(e) => {
+                    tracing::warn!(message_id = %id, error = %e, "message not done");
+                    Some(id)
+                }
+            }
+        }))
+        .await;
     let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures;
+    for id in outcomes.into_iter().flatten() {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
+    }
     response
 }
 

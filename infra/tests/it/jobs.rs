@@ -242,3 +242,99 @@ on_both_backends!(
     missing_and_foreign_jobs_answer_unknown,
     bad_input_is_refused_and_leaves_nothing_behind,
 );
+
+/// The `events/` fixtures, through the very handlers each Lambda runs.
+mod fixtures {
+    use emo::api::video::{create, create_with_prompt, query};
+    use serde_json::{Value, json};
+
+    use crate::env::JobEnv;
+
+    fn fixture(name: &str, token: &str) -> String {
+        let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .replace("REPLACE_WITH_TOKEN_FROM_LOGIN", token)
+    }
+
+    fn read(resp: lambda_http::Response<lambda_http::Body>) -> (u16, Value) {
+        let status = resp.status().as_u16();
+        let body = match resp.body() {
+            lambda_http::Body::Text(t) => t.clone().into_bytes(),
+            lambda_http::Body::Binary(b) => b.clone(),
+            _ => Vec::new(),
+        };
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_video_event_fixtures_get_the_answers_they_describe() {
+        let env = JobEnv::local(&[]).await;
+        let token = env.user("13800009999").await;
+        let event = |name: &str| lambda_http::request::from_str(&fixture(name, &token)).unwrap();
+
+        for name in ["video-create-text.json", "video-create-image.json"] {
+            let (status, body) = read(create(&env.state, event(name)).await);
+            assert_eq!(
+                (status, &body["code"]),
+                (200, &json!(200)),
+                "{name}: {body}"
+            );
+        }
+        let (status, body) =
+            read(create_with_prompt(&env.state, event("video-create-with-prompt.json")).await);
+        assert_eq!(status, 200, "{body}");
+        assert!(body["data"]["notice"].is_string());
+        for (name, status) in [
+            ("video-create-bad-type.json", 400),
+            ("video-create-no-token.json", 401),
+        ] {
+            let (got, body) = read(create(&env.state, event(name)).await);
+            assert_eq!(got, status, "{name}: {body}");
+            assert!(body["error"].is_string());
+        }
+        let (got, body) = read(
+            create_with_prompt(
+                &env.state,
+                event("video-create-with-prompt-missing-action.json"),
+            )
+            .await,
+        );
+        assert_eq!(got, 400, "{body}");
+        for name in ["video-query.json", "video-query-malformed-id.json"] {
+            let (status, body) = read(query(&env.state, event(name)).await);
+            assert_eq!(
+                (status, &body["data"]["status"]),
+                (404, &json!("UNKNOWN")),
+                "{name}: {body}"
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_sqs_batch_reports_only_its_malformed_record_as_failed() {
+        let env = JobEnv::local(&[]).await;
+        let token = env.user("13800009998").await;
+        let (_, body) = env
+            .create(&token, json!({"type": "text_to_video", "prompt": "批处理"}))
+            .await;
+        let job_id = body["data"]["job_id"].as_str().unwrap();
+        let batch = fixture("sqs-transcoder-batch.json", &token)
+            .replace("job_0123456789abcdef01234567", job_id);
+        let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_str(&batch).unwrap();
+        let malformed = event.records[1].message_id.clone().unwrap();
+        let response = emo::worker::handle_sqs_event(&env.state, event).await;
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        assert_eq!(failed, vec![malformed]);
+        // The good record started the job: its DashScope task exists.
+        assert_eq!(env.standin.tasks_created(), 1);
+        assert_eq!(
+            env.query(&token, job_id).await.1["data"]["status"],
+            "RUNNING"
+        );
+    }
+}
