@@ -5,5 +5,6 @@
 //! having silently skipped them.
 
 mod harness;
+mod job_store;
 mod user_store;
 mod users_api;
