@@ -6,6 +6,7 @@
 
 mod blob_store;
 mod harness;
+mod job_queue;
 mod job_store;
 mod user_store;
 mod users_api;
