@@ -4,6 +4,9 @@
 //! starts one). Without it they are skipped on a laptop, but fail under `CI`, so CI can never pass
 //! having silently skipped them.
 
+mod blob_store;
 mod harness;
+mod job_queue;
+mod job_store;
 mod user_store;
 mod users_api;

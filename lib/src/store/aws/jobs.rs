@@ -140,6 +140,10 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn update(&self, job: &Job) -> Result<bool, StoreError> {
+        // Revision 0 is only ever created, never written over anything.
+        let Some(prev) = job.rev.checked_sub(1) else {
+            return Ok(false);
+        };
         let res = self
             .client
             .put_item()
@@ -147,10 +151,7 @@ impl JobStore for DynamoJobStore {
             .set_item(Some(self.item(job)?))
             .condition_expression("#rev = :prev")
             .expression_attribute_names("#rev", "rev")
-            .expression_attribute_values(
-                ":prev",
-                AttributeValue::N(job.rev.saturating_sub(1).to_string()),
-            )
+            .expression_attribute_values(":prev", AttributeValue::N(prev.to_string()))
             .send()
             .await;
         match res {
@@ -183,6 +184,10 @@ impl JobStore for DynamoJobStore {
         since: u64,
         limit: usize,
     ) -> Result<Vec<Job>, StoreError> {
+        // DynamoDB refuses a Limit of 0.
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let mut jobs = Vec::new();
         let mut start = None;
         loop {

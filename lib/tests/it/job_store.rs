@@ -1,0 +1,285 @@
+//! The `JobStore` contract, run against every adapter: `local` (SQLite) and `aws` (DynamoDB on
+//! the emulator).
+
+use std::sync::Arc;
+
+use emo::job::{Job, JobId, JobRequest, JobStatus, Stage};
+use emo::store::aws::DynamoJobStore;
+use emo::store::local::{LocalDb, LocalJobStore};
+use emo::store::{JobStore, StoreError};
+
+use crate::harness::{emulator, unique_name};
+
+fn local_jobs() -> (Arc<dyn JobStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = LocalDb::open(dir.path()).unwrap();
+    (Arc::new(LocalJobStore::new(db)), dir)
+}
+
+async fn aws_jobs() -> Option<Arc<dyn JobStore>> {
+    let conf = emulator().await?;
+    let client = aws_sdk_dynamodb::Client::new(&conf);
+    let table = unique_name("emo-jobs");
+    DynamoJobStore::create_table(&client, &table).await.unwrap();
+    Some(Arc::new(DynamoJobStore::new(client, table, 7 * 86_400)))
+}
+
+fn text_job(user_id: i64, created_at: u64) -> Job {
+    let request = JobRequest::TextToVideo {
+        prompt: "a cat waving".into(),
+        negative_prompt: None,
+        size: "624*624".into(),
+    };
+    Job::new(user_id, request, created_at, 1800)
+}
+
+/// A job well into its life: every `Option` is `Some` and every counter is off zero.
+fn finished_image_job() -> Job {
+    let request = JobRequest::ImageToVideo {
+        prompt: "让这只猫挥手 🐱".into(),
+        negative_prompt: Some("blurry, 模糊".into()),
+        resolution: "720P".into(),
+        image_key: "inputs/job_0123456789abcdef01234567.png".into(),
+    };
+    let mut job = Job::new(42, request, 1_764_000_000, 1800);
+    job.status = JobStatus::Succeeded;
+    job.stage = Stage::Done;
+    job.rev = 7;
+    job.updated_at = 1_764_000_321;
+    job.lease_until = 1_764_000_500;
+    job.submit_attempts = 2;
+    job.described_prompt = Some("An orange cat waves its paw at the camera.".into());
+    job.task_id = Some("0385dc79-5ff8-4d82-bcb6-xxxxxxxxxxxx".into());
+    job.poll_seq = 5;
+    job.gif_key = Some(format!("gifs/{}.gif", job.id));
+    job.gif_bytes = Some(1_234_567);
+    job.gif_width = Some(480);
+    job.gif_height = Some(270);
+    job.error_message = Some("not really an error, but the field round-trips".into());
+    job
+}
+
+async fn a_created_job_reads_back_with_every_field(jobs: Arc<dyn JobStore>) {
+    let image = finished_image_job();
+    let plain = text_job(42, 1_764_000_000);
+    let character = Job::new(
+        43,
+        JobRequest::Character {
+            role: "孙悟空".into(),
+            source: None,
+            action: "翻跟头".into(),
+            size: "832*480".into(),
+        },
+        1_764_000_001,
+        1800,
+    );
+    for job in [&image, &plain, &character] {
+        jobs.create(job).await.unwrap();
+    }
+    for job in [&image, &plain, &character] {
+        let got = jobs.get(&job.id).await.unwrap();
+        assert_eq!(got.as_ref(), Some(job));
+    }
+    // The None side of every Option, explicitly.
+    let got = jobs.get(&plain.id).await.unwrap().unwrap();
+    assert!(
+        got.described_prompt.is_none()
+            && got.task_id.is_none()
+            && got.gif_key.is_none()
+            && got.gif_bytes.is_none()
+            && got.gif_width.is_none()
+            && got.gif_height.is_none()
+            && got.error_message.is_none(),
+        "{got:?}"
+    );
+}
+
+async fn a_job_id_can_be_created_only_once(jobs: Arc<dyn JobStore>) {
+    let first = text_job(1, 100);
+    jobs.create(&first).await.unwrap();
+    let mut second = text_job(2, 200);
+    second.id = first.id.clone();
+    let again = jobs.create(&second).await;
+    assert!(matches!(again, Err(StoreError::JobExists)), "{again:?}");
+    assert_eq!(jobs.get(&first.id).await.unwrap(), Some(first));
+}
+
+async fn an_update_over_the_stored_revision_applies_and_a_stale_writer_loses(
+    jobs: Arc<dyn JobStore>,
+) {
+    let job = text_job(1, 100);
+    jobs.create(&job).await.unwrap();
+    let read = jobs.get(&job.id).await.unwrap().unwrap();
+
+    let mut first = read.clone();
+    first.rev = read.rev + 1;
+    first.status = JobStatus::Running;
+    first.stage = Stage::Generating;
+    first.task_id = Some("task-first".into());
+    first.updated_at = 110;
+    assert!(jobs.update(&first).await.unwrap());
+    assert_eq!(jobs.get(&job.id).await.unwrap().as_ref(), Some(&first));
+
+    // A second writer that read the same revision is refused and changes nothing.
+    let mut stale = read.clone();
+    stale.rev = read.rev + 1;
+    stale.fail("the stale writer's view", 120);
+    assert!(!jobs.update(&stale).await.unwrap());
+    assert_eq!(jobs.get(&job.id).await.unwrap().as_ref(), Some(&first));
+
+    // The winner goes on from what it wrote.
+    let mut next = first.clone();
+    next.rev = first.rev + 1;
+    next.poll_seq = 1;
+    assert!(jobs.update(&next).await.unwrap());
+    assert_eq!(jobs.get(&job.id).await.unwrap(), Some(next));
+}
+
+async fn an_update_that_does_not_follow_the_stored_revision_is_refused(jobs: Arc<dyn JobStore>) {
+    let job = text_job(1, 100);
+    jobs.create(&job).await.unwrap();
+    assert_eq!(job.rev, 0);
+    let mut changed = job.clone();
+    changed.fail("forgot to bump the revision", 120);
+    // Same revision as stored (0), then one that skips ahead.
+    for rev in [0, 2] {
+        changed.rev = rev;
+        assert!(!jobs.update(&changed).await.unwrap(), "rev {rev}");
+        assert_eq!(jobs.get(&job.id).await.unwrap().as_ref(), Some(&job));
+    }
+}
+
+async fn updating_a_missing_job_writes_nothing(jobs: Arc<dyn JobStore>) {
+    let mut ghost = text_job(1, 100);
+    ghost.rev = 1;
+    assert!(!jobs.update(&ghost).await.unwrap());
+    assert_eq!(jobs.get(&ghost.id).await.unwrap(), None);
+}
+
+async fn of_concurrent_updates_from_one_read_exactly_one_wins(jobs: Arc<dyn JobStore>) {
+    let job = text_job(1, 100);
+    jobs.create(&job).await.unwrap();
+    let read = jobs.get(&job.id).await.unwrap().unwrap();
+    let writers = (0..8).map(|i| {
+        let jobs = jobs.clone();
+        let mut mine = read.clone();
+        mine.rev = read.rev + 1;
+        mine.task_id = Some(format!("task-{i}"));
+        async move { (jobs.update(&mine).await.unwrap(), mine) }
+    });
+    let results = futures_util::future::join_all(writers).await;
+    let winners: Vec<&Job> = results
+        .iter()
+        .filter(|(won, _)| *won)
+        .map(|r| &r.1)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    assert_eq!(jobs.get(&job.id).await.unwrap().as_ref(), Some(winners[0]));
+}
+
+async fn a_deleted_job_is_gone_and_deleting_it_again_is_fine(jobs: Arc<dyn JobStore>) {
+    let job = text_job(1, 100);
+    let other = text_job(1, 101);
+    jobs.create(&job).await.unwrap();
+    jobs.create(&other).await.unwrap();
+    jobs.delete(&job.id).await.unwrap();
+    assert_eq!(jobs.get(&job.id).await.unwrap(), None);
+    assert_eq!(
+        jobs.list_for_user(1, 0, 10).await.unwrap(),
+        std::slice::from_ref(&other)
+    );
+    jobs.delete(&job.id).await.unwrap();
+    // Its id is free again (creation undone means never created).
+    jobs.create(&job).await.unwrap();
+    assert_eq!(jobs.get(&other.id).await.unwrap(), Some(other));
+}
+
+async fn getting_a_missing_job_finds_nothing(jobs: Arc<dyn JobStore>) {
+    assert_eq!(jobs.get(&JobId::new()).await.unwrap(), None);
+}
+
+async fn a_users_list_is_theirs_only_newest_first_within_since_and_limit(jobs: Arc<dyn JobStore>) {
+    const ME: i64 = 7;
+    // Created out of order, so the order must come from `created_at`.
+    let mine: Vec<Job> = [300, 100, 500, 200, 400]
+        .into_iter()
+        .map(|t| text_job(ME, t))
+        .collect();
+    for job in &mine {
+        jobs.create(job).await.unwrap();
+    }
+    for t in [150, 300, 600] {
+        jobs.create(&text_job(8, t)).await.unwrap();
+    }
+    let at = |t: u64| mine.iter().find(|j| j.created_at == t).unwrap().clone();
+    let times = |list: Vec<Job>| list.iter().map(|j| j.created_at).collect::<Vec<_>>();
+
+    let all = jobs.list_for_user(ME, 0, 100).await.unwrap();
+    assert!(all.iter().all(|j| j.user_id == ME), "{all:?}");
+    assert_eq!(
+        all,
+        vec![at(500), at(400), at(300), at(200), at(100)],
+        "whole jobs, newest first"
+    );
+    // `since` is inclusive.
+    assert_eq!(
+        times(jobs.list_for_user(ME, 300, 100).await.unwrap()),
+        [500, 400, 300]
+    );
+    assert_eq!(
+        times(jobs.list_for_user(ME, 301, 100).await.unwrap()),
+        [500, 400]
+    );
+    // `limit` keeps the newest.
+    assert_eq!(
+        times(jobs.list_for_user(ME, 0, 2).await.unwrap()),
+        [500, 400]
+    );
+    assert_eq!(
+        times(jobs.list_for_user(ME, 200, 5).await.unwrap()),
+        [500, 400, 300, 200]
+    );
+    assert_eq!(times(jobs.list_for_user(ME, 400, 1).await.unwrap()), [500]);
+    assert!(jobs.list_for_user(ME, 0, 0).await.unwrap().is_empty());
+    assert!(jobs.list_for_user(ME, 501, 100).await.unwrap().is_empty());
+    assert!(jobs.list_for_user(9, 0, 100).await.unwrap().is_empty());
+    assert_eq!(
+        times(jobs.list_for_user(8, 0, 100).await.unwrap()),
+        [600, 300, 150]
+    );
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod local {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (jobs, _dir) = super::local_jobs();
+                    super::$case(jobs).await;
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(jobs) = super::aws_jobs().await else { return };
+                    super::$case(jobs).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    a_created_job_reads_back_with_every_field,
+    a_job_id_can_be_created_only_once,
+    an_update_over_the_stored_revision_applies_and_a_stale_writer_loses,
+    an_update_that_does_not_follow_the_stored_revision_is_refused,
+    updating_a_missing_job_writes_nothing,
+    of_concurrent_updates_from_one_read_exactly_one_wins,
+    a_deleted_job_is_gone_and_deleting_it_again_is_fine,
+    getting_a_missing_job_finds_nothing,
+    a_users_list_is_theirs_only_newest_first_within_since_and_limit,
+);
