@@ -83,6 +83,14 @@ pub async fn handle(state: &AppState, body: &str, receive_count: u32) -> Result<
     }
 }
 
+/// The DashScope client, or a retry if this process has no key (the transcoder checks at start).
+fn dashscope(state: &AppState) -> Result<&crate::dashscope::DashScope, Retry> {
+    state
+        .dashscope
+        .as_ref()
+        .ok_or_else(|| Retry::Later("DASHSCOPE_API_KEY is not configured".into()))
+}
+
 /// Writes `next` (one revision after what was read). `Ok(false)`: someone else wrote first.
 async fn write(state: &AppState, mut next: Job) -> Result<(bool, Job), Retry> {
     next.rev += 1;
@@ -163,10 +171,7 @@ async fn start(state: &AppState, job: Job) -> Result<(), Retry> {
 
 /// Asks DashScope for the video, holding the submit lease.
 async fn submit(state: &AppState, job: Job) -> Result<(), Retry> {
-    let dashscope = state
-        .dashscope
-        .as_ref()
-        .ok_or_else(|| Retry::Later("DASHSCOPE_API_KEY is not configured".into()))?;
+    let dashscope = dashscope(state)?;
     let mut described = job.described_prompt.clone();
     let created = match &job.request {
         JobRequest::TextToVideo {
@@ -282,10 +287,7 @@ async fn poll(state: &AppState, job: Job, seq: u32) -> Result<(), Retry> {
         Stage::Transcoding => return transcode(state, job).await,
         Stage::Queued | Stage::Submitting | Stage::Done => return Ok(()),
     }
-    let dashscope = state
-        .dashscope
-        .as_ref()
-        .ok_or_else(|| Retry::Later("DASHSCOPE_API_KEY is not configured".into()))?;
+    let dashscope = dashscope(state)?;
     let task_id = job.task_id.clone().unwrap_or_default();
     let task = match dashscope.query_task(&task_id).await {
         Ok(t) => t,
@@ -340,10 +342,7 @@ async fn next_poll(state: &AppState, job: Job, seq: u32) -> Result<(), Retry> {
 
 /// Downloads the finished video, makes the GIF and stores it, holding the transcode lease.
 async fn transcode(state: &AppState, job: Job) -> Result<(), Retry> {
-    let dashscope = state
-        .dashscope
-        .as_ref()
-        .ok_or_else(|| Retry::Later("DASHSCOPE_API_KEY is not configured".into()))?;
+    let dashscope = dashscope(state)?;
     let task_id = job.task_id.clone().unwrap_or_default();
     // The video URL is only in the task's answer, and it expires: ask for it now.
     let task = match dashscope.query_task(&task_id).await {

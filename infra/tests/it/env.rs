@@ -285,3 +285,28 @@ pub fn test_png_data_uri() -> String {
         base64::engine::general_purpose::STANDARD.encode(bytes)
     )
 }
+
+/// Generates, for each `case(env: JobEnv)`, a test on the embedded backend and one on the aws
+/// backend (skipped without an emulator, failing under CI).
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod local {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(crate::env::JobEnv::local(&[]).await).await;
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(env) = crate::env::JobEnv::aws(&[]).await else { return };
+                    super::$case(env).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_backends;

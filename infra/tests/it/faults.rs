@@ -168,29 +168,7 @@ async fn a_message_that_keeps_failing_fails_its_job_and_a_malformed_one_is_refus
     ));
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod local {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(crate::env::JobEnv::local(&[]).await).await;
-                }
-            )*
-        }
-        mod aws {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(env) = crate::env::JobEnv::aws(&[]).await else { return };
-                    super::$case(env).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+crate::env::on_both_backends!(
     a_start_message_delivered_twice_creates_one_dashscope_task,
     throttling_by_dashscope_is_waited_out_with_one_task,
     a_worker_that_died_mid_submit_is_taken_over_once_its_lease_ends,

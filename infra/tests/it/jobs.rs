@@ -212,29 +212,7 @@ async fn bad_input_is_refused_and_leaves_nothing_behind(env: JobEnv) {
     assert_eq!(env.standin.tasks_created(), 0);
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod local {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(crate::env::JobEnv::local(&[]).await).await;
-                }
-            )*
-        }
-        mod aws {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(env) = crate::env::JobEnv::aws(&[]).await else { return };
-                    super::$case(env).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+crate::env::on_both_backends!(
     the_call_flow_ends_succeeded_with_a_gif_url_that_works,
     a_photo_becomes_a_sticker_with_its_aspect_ratio,
     a_character_and_an_action_become_a_sticker_with_the_notice,

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    KeyType, Projection, ProjectionType, ScalarAttributeType,
 };
 
 use super::sdk_err;
@@ -72,18 +72,7 @@ impl DynamoJobStore {
             .send()
             .await
             .map_err(|e| sdk_err("CreateTable (jobs)", e))?;
-        client
-            .update_time_to_live()
-            .table_name(table)
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .attribute_name("expires_at")
-                    .enabled(true)
-                    .build()?,
-            )
-            .send()
-            .await
-            .map_err(|e| sdk_err("UpdateTimeToLive (jobs)", e))?;
+        super::enable_ttl(client, table).await?;
         Ok(())
     }
 

@@ -29,6 +29,27 @@ where
     anyhow::Error::new(err).context(what)
 }
 
+/// Turns on DynamoDB's TTL on the `expires_at` attribute of `table`.
+pub(crate) async fn enable_ttl(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> anyhow::Result<()> {
+    use aws_sdk_dynamodb::types::TimeToLiveSpecification;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("expires_at")
+                .enabled(true)
+                .build()?,
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_err("UpdateTimeToLive", e))?;
+    Ok(())
+}
+
 /// The names of the resources the aws adapters use.
 #[derive(Debug, Clone)]
 pub struct Resources {

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
-    ScalarAttributeType, TimeToLiveSpecification,
+    ScalarAttributeType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -104,18 +104,7 @@ impl DynamoUserStore {
             .send()
             .await
             .map_err(|e| sdk_err("CreateTable (users)", e))?;
-        client
-            .update_time_to_live()
-            .table_name(table)
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .attribute_name("expires_at")
-                    .enabled(true)
-                    .build()?,
-            )
-            .send()
-            .await
-            .map_err(|e| sdk_err("UpdateTimeToLive (users)", e))?;
+        super::enable_ttl(client, table).await?;
         Ok(())
     }
 
