@@ -8,4 +8,4 @@ bash infra/ensure-ffmpeg.sh
 eval "$(bash infra/emulator.sh start)"
 trap 'bash infra/emulator.sh stop' EXIT
 
-cargo test --workspace --locked "$@"
+cargo nextest run --workspace --locked --no-fail-fast "$@"
