@@ -84,6 +84,13 @@ pub struct JobSettings {
     pub lease: Duration,
     /// `EMO_JOB_RETENTION_DAYS`: how long jobs and GIFs are kept (DynamoDB TTL).
     pub retention: Duration,
+    /// `EMO_MAX_ACTIVE_JOBS`: how many of a user's jobs may be in progress at once.
+    pub max_active_per_user: u32,
+    /// `EMO_MAX_DAILY_JOBS`: how many jobs a user may create per day (China time).
+    pub max_daily_per_user: u32,
+    /// `DASHSCOPE_MAX_IN_FLIGHT`: DashScope tasks per model at once, the account's concurrency;
+    /// more wait in the queue.
+    pub max_in_flight: u32,
 }
 
 /// DashScope's endpoint, key and models.
@@ -238,6 +245,9 @@ impl Settings {
                 retention: Duration::from_secs(
                     24 * 3600 * env.parse::<u64>("EMO_JOB_RETENTION_DAYS", 30)?.max(1),
                 ),
+                max_active_per_user: env.bounded("EMO_MAX_ACTIVE_JOBS", 3, 1..=100)?,
+                max_daily_per_user: env.bounded("EMO_MAX_DAILY_JOBS", 30, 1..=100_000)?,
+                max_in_flight: env.bounded("DASHSCOPE_MAX_IN_FLIGHT", 2, 1..=16)?,
             },
             dashscope: DashScopeSettings {
                 api_key: env.get("DASHSCOPE_API_KEY"),
@@ -305,6 +315,24 @@ impl Env<'_> {
 }
 
 impl Env<'_> {
+    /// A whole number within `range`.
+    fn bounded(
+        &self,
+        name: &'static str,
+        default: u32,
+        range: std::ops::RangeInclusive<u32>,
+    ) -> Result<u32, SettingsError> {
+        let v: u32 = self.parse(name, default)?;
+        if range.contains(&v) {
+            Ok(v)
+        } else {
+            Err(bad(
+                name,
+                format!("{v} is outside {}..={}", range.start(), range.end()),
+            ))
+        }
+    }
+
     /// A whole number of seconds within `range`.
     fn secs(
         &self,

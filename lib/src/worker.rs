@@ -110,6 +110,7 @@ async fn finish_failed(state: &AppState, mut job: Job, message: &str) -> Result<
         let (written, _) = write(state, next).await?;
         if written {
             tracing::info!(error_message = message, "job FAILED");
+            release_slot(state, &job).await;
             remove_input(state, &job).await;
             return Ok(());
         }
@@ -119,6 +120,16 @@ async fn finish_failed(state: &AppState, mut job: Job, message: &str) -> Result<
         }
     }
     Err(Retry::Later("job kept changing while failing it".into()))
+}
+
+/// Gives back the job's DashScope slot; a slot that cannot be given back frees itself at the
+/// job's deadline.
+async fn release_slot(state: &AppState, job: &Job) {
+    let model = job.request.model_kind();
+    let max = state.settings.jobs.max_in_flight;
+    if let Err(e) = state.jobs.release_task_slot(model, &job.id, max).await {
+        tracing::warn!(error = %anyhow::Error::from(e), "could not release the DashScope slot");
+    }
 }
 
 async fn remove_input(state: &AppState, job: &Job) {
@@ -157,6 +168,26 @@ async fn start(state: &AppState, job: Job) -> Result<(), Retry> {
             return Ok(());
         }
         Stage::Transcoding | Stage::Done => return Ok(()),
+    }
+    // The account runs only so many tasks per model at once: wait for a slot, do not fail.
+    let model = job.request.model_kind();
+    let max = state.settings.jobs.max_in_flight;
+    if !state
+        .jobs
+        .acquire_task_slot(model, &job.id, now, job.deadline_at, max)
+        .await?
+    {
+        tracing::info!(model, "every DashScope slot is busy; the job waits");
+        let msg = JobMessage::Start {
+            job_id: job.id.clone(),
+        };
+        enqueue(
+            state.queue.as_ref(),
+            &msg,
+            state.settings.jobs.poll_interval,
+        )
+        .await?;
+        return Ok(());
     }
     let mut claim = job.clone();
     claim.stage = Stage::Submitting;
@@ -250,7 +281,8 @@ async fn submit(state: &AppState, job: Job) -> Result<(), Retry> {
         }
         Err(e) if e.is_retryable() => {
             tracing::warn!(error = %e, code = e.code().unwrap_or(""), "DashScope refused for now; will retry");
-            // Give the lease back so the retry does not wait for it to run out.
+            // No task was made: give the slot and the lease back so the retry starts afresh.
+            release_slot(state, &job).await;
             let mut next = job.clone();
             next.stage = Stage::Queued;
             next.lease_until = 0;
@@ -300,6 +332,8 @@ async fn poll(state: &AppState, job: Job, seq: u32) -> Result<(), Retry> {
     match task.status {
         TaskStatus::Pending | TaskStatus::Running => next_poll(state, job, seq).await,
         TaskStatus::Succeeded => {
+            // The task is done at DashScope: its slot is free for the next job.
+            release_slot(state, &job).await;
             let mut claim = job.clone();
             claim.stage = Stage::Transcoding;
             claim.lease_until = now + state.settings.jobs.lease.as_secs();

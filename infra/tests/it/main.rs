@@ -4,4 +4,5 @@ mod dashscope;
 mod env;
 mod faults;
 mod jobs;
+mod limits;
 mod local_server;

@@ -29,6 +29,8 @@ pub const CHARACTER_NOTICE: &str = "目前联网生成是根据角色，通过�
 enum Failure {
     BadRequest(String),
     Unauthorized,
+    /// Over a per-user allowance: refused before anything is stored, so it costs nothing.
+    TooMany(String),
     Internal(anyhow::Error),
 }
 
@@ -73,6 +75,7 @@ fn respond(endpoint: &'static str, result: Result<Response<Body>, Failure>) -> R
         Ok(r) => r,
         Err(Failure::BadRequest(m)) => video_error(StatusCode::BAD_REQUEST, &m),
         Err(Failure::Unauthorized) => video_error(StatusCode::UNAUTHORIZED, INVALID_TOKEN),
+        Err(Failure::TooMany(m)) => video_error(StatusCode::TOO_MANY_REQUESTS, &m),
         Err(Failure::Internal(e)) => {
             tracing::error!(endpoint, error = format!("{e:#}"), "request failed");
             video_error(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
@@ -192,6 +195,7 @@ async fn start_job(
     image: Option<(String, crate::image::InputImage)>,
 ) -> Result<Job, Failure> {
     let now = state.clock.now();
+    check_allowance(state, user, now).await?;
     let mut job = Job::new(
         user.id,
         request,
@@ -227,6 +231,45 @@ async fn start_job(
     }
     tracing::info!(job_id = %job.id, user_id = user.id, kind = job.request.model_kind(), "job created");
     Ok(job)
+}
+
+/// China's day number (UTC+8): the day the daily allowance counts in.
+fn china_day(now: u64) -> u64 {
+    (now + 8 * 3600) / 86_400
+}
+
+/// Refuses a job beyond the user's allowances: jobs in progress at once (read from the user
+/// index, so two requests in the same instant may both pass), and jobs per day (an atomic
+/// counter, so the bill is bounded however requests race). Counts the job against the day.
+async fn check_allowance(state: &AppState, user: &User, now: u64) -> Result<(), Failure> {
+    let limits = &state.settings.jobs;
+    let window = now.saturating_sub(limits.deadline.as_secs() + OVERDUE_GRACE_SECS);
+    let recent = state
+        .jobs
+        .list_for_user(
+            user.id,
+            window,
+            (limits.max_daily_per_user + limits.max_active_per_user) as usize,
+        )
+        .await?;
+    let active = recent.iter().filter(|j| !j.status.is_terminal()).count();
+    if active >= limits.max_active_per_user as usize {
+        return Err(Failure::TooMany(format!(
+            "同时进行中的任务最多 {} 个，请等当前任务完成后再试",
+            limits.max_active_per_user
+        )));
+    }
+    if !state
+        .users
+        .take_daily_job(user.id, china_day(now), limits.max_daily_per_user)
+        .await?
+    {
+        return Err(Failure::TooMany(format!(
+            "今天的生成次数已用完（每天 {} 次），请明天再来",
+            limits.max_daily_per_user
+        )));
+    }
+    Ok(())
 }
 
 /// `GET /api/v1/video/query/{job_id}`.

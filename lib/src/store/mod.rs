@@ -92,6 +92,10 @@ pub trait UserStore: Send + Sync {
 
     /// Forgets the failures after a successful login.
     async fn clear_login_failures(&self, phone: &Phone) -> Result<(), StoreError>;
+
+    /// Counts one job against `user_id`'s allowance for `day`, atomically, unless `max` are
+    /// counted already; returns whether it was counted. A refused request changes nothing.
+    async fn take_daily_job(&self, user_id: i64, day: u64, max: u32) -> Result<bool, StoreError>;
 }
 
 /// The counting rule both adapters apply inside their atomic section.
@@ -140,6 +144,22 @@ pub trait JobStore: Send + Sync {
         since: u64,
         limit: usize,
     ) -> Result<Vec<Job>, StoreError>;
+
+    /// Takes one of the `max` DashScope task slots of `model` for `job` until `until`, unless all
+    /// are held by other jobs (a slot whose `until` has passed is free again). Taking a slot the
+    /// job already holds succeeds and extends it. Returns whether the job holds a slot.
+    async fn acquire_task_slot(
+        &self,
+        model: &str,
+        job: &JobId,
+        now: u64,
+        until: u64,
+        max: u32,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives back the slot `job` holds among the `max` of `model`, if any.
+    async fn release_task_slot(&self, model: &str, job: &JobId, max: u32)
+    -> Result<(), StoreError>;
 }
 
 /// Input images and GIFs.

@@ -249,6 +249,80 @@ async fn a_users_list_is_theirs_only_newest_first_within_since_and_limit(jobs: A
     );
 }
 
+async fn task_slots_admit_at_most_max_jobs_and_free_up_on_release_or_expiry(
+    jobs: Arc<dyn JobStore>,
+) {
+    let (a, b, c) = (JobId::new(), JobId::new(), JobId::new());
+    assert!(
+        jobs.acquire_task_slot("t2v", &a, 100, 1000, 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        jobs.acquire_task_slot("t2v", &b, 100, 1000, 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !jobs
+            .acquire_task_slot("t2v", &c, 100, 1000, 2)
+            .await
+            .unwrap()
+    );
+    // Taking again what one holds succeeds; another model's slots are its own.
+    assert!(
+        jobs.acquire_task_slot("t2v", &a, 101, 1000, 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        jobs.acquire_task_slot("i2v", &c, 100, 1000, 2)
+            .await
+            .unwrap()
+    );
+    jobs.release_task_slot("t2v", &a, 2).await.unwrap();
+    assert!(
+        jobs.acquire_task_slot("t2v", &c, 102, 5000, 2)
+            .await
+            .unwrap()
+    );
+    // A slot whose time ran out (its holder died) is free again.
+    let d = JobId::new();
+    assert!(
+        !jobs
+            .acquire_task_slot("t2v", &d, 999, 2000, 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        jobs.acquire_task_slot("t2v", &d, 1001, 2000, 2)
+            .await
+            .unwrap()
+    );
+    // Releasing what one does not hold changes nothing.
+    jobs.release_task_slot("t2v", &a, 2).await.unwrap();
+    assert!(
+        !jobs
+            .acquire_task_slot("t2v", &a, 1001, 2000, 2)
+            .await
+            .unwrap()
+    );
+}
+
+async fn simultaneous_jobs_never_hold_more_slots_than_max(jobs: Arc<dyn JobStore>) {
+    let ids: Vec<JobId> = (0..8).map(|_| JobId::new()).collect();
+    let tries = ids.iter().map(|id| {
+        let jobs = jobs.clone();
+        async move { jobs.acquire_task_slot("i2v", id, 10, 500, 3).await.unwrap() }
+    });
+    let won = futures_util::future::join_all(tries)
+        .await
+        .into_iter()
+        .filter(|w| *w)
+        .count();
+    assert_eq!(won, 3);
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod local {
@@ -282,4 +356,6 @@ contract!(
     a_deleted_job_is_gone_and_deleting_it_again_is_fine,
     getting_a_missing_job_finds_nothing,
     a_users_list_is_theirs_only_newest_first_within_since_and_limit,
+    task_slots_admit_at_most_max_jobs_and_free_up_on_release_or_expiry,
+    simultaneous_jobs_never_hold_more_slots_than_max,
 );

@@ -146,6 +146,23 @@ async fn simultaneous_failures_are_all_counted(users: Arc<dyn UserStore>) {
     assert_eq!(users.login_attempts(&p).await.unwrap().failures, 6);
 }
 
+async fn a_days_job_allowance_is_counted_atomically_per_user_and_day(users: Arc<dyn UserStore>) {
+    let takes = (0..6).map(|_| {
+        let users = users.clone();
+        async move { users.take_daily_job(7, 20_000, 4).await.unwrap() }
+    });
+    let taken = futures_util::future::join_all(takes)
+        .await
+        .into_iter()
+        .filter(|t| *t)
+        .count();
+    assert_eq!(taken, 4);
+    assert!(!users.take_daily_job(7, 20_000, 4).await.unwrap());
+    // Another day, another user: their own allowances.
+    assert!(users.take_daily_job(7, 20_001, 4).await.unwrap());
+    assert!(users.take_daily_job(8, 20_000, 4).await.unwrap());
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod local {
@@ -177,4 +194,5 @@ contract!(
     failed_logins_lock_a_phone_and_the_lock_expires,
     a_success_clears_the_failures,
     simultaneous_failures_are_all_counted,
+    a_days_job_allowance_is_counted_atomically_per_user_and_day,
 );

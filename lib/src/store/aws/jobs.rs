@@ -203,4 +203,73 @@ impl JobStore for DynamoJobStore {
             }
         }
     }
+
+    async fn acquire_task_slot(
+        &self,
+        model: &str,
+        job: &JobId,
+        now: u64,
+        until: u64,
+        max: u32,
+    ) -> Result<bool, StoreError> {
+        // One item per slot; a put wins a slot that is free, expired, or already this job's.
+        for slot in 0..max {
+            let res = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("id", AttributeValue::S(format!("SLOT#{model}#{slot}")))
+                .item("holder", AttributeValue::S(job.to_string()))
+                .item("until", AttributeValue::N(until.to_string()))
+                .item(
+                    "expires_at",
+                    AttributeValue::N((until + 86_400).to_string()),
+                )
+                .condition_expression("attribute_not_exists(id) OR #until < :now OR holder = :job")
+                .expression_attribute_names("#until", "until")
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .expression_attribute_values(":job", AttributeValue::S(job.to_string()))
+                .send()
+                .await;
+            match res {
+                Ok(_) => return Ok(true),
+                Err(e) => {
+                    let e = e.into_service_error();
+                    if !e.is_conditional_check_failed_exception() {
+                        return Err(sdk_err("PutItem (task slot)", e).into());
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    async fn release_task_slot(
+        &self,
+        model: &str,
+        job: &JobId,
+        max: u32,
+    ) -> Result<(), StoreError> {
+        for slot in 0..max {
+            let res = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key("id", AttributeValue::S(format!("SLOT#{model}#{slot}")))
+                .condition_expression("holder = :job")
+                .expression_attribute_values(":job", AttributeValue::S(job.to_string()))
+                .send()
+                .await;
+            match res {
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    let e = e.into_service_error();
+                    if !e.is_conditional_check_failed_exception() {
+                        return Err(sdk_err("DeleteItem (task slot)", e).into());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }

@@ -5,6 +5,7 @@
 //! | a user          | `USER#<phone>`   | `id`, `phone`, `password_hash`, `token_version`, `created_at` |
 //! | login failures  | `LOGIN#<phone>`  | `failures`, `locked_until`, `rev`, `expires_at`         |
 //! | the id sequence | `SEQ#user`       | `value`                                                 |
+//! | a day's jobs    | `QUOTA#<user id>#<day>` | `used`, `expires_at`                             |
 //!
 //! Keying users by phone makes "one account per phone" a single conditional put; the numeric id the
 //! JWT carries comes from an atomic counter.
@@ -307,5 +308,35 @@ impl UserStore for DynamoUserStore {
             .await
             .map_err(|e| sdk_err("DeleteItem (login attempts)", e))?;
         Ok(())
+    }
+
+    async fn take_daily_job(&self, user_id: i64, day: u64, max: u32) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("QUOTA#{user_id}#{day}")))
+            .update_expression("ADD used :one SET expires_at = :ttl")
+            .condition_expression("attribute_not_exists(used) OR used < :max")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":max", AttributeValue::N(max.to_string()))
+            // Kept two days past its own, then left to TTL.
+            .expression_attribute_values(
+                ":ttl",
+                AttributeValue::N(((day + 3) * 86_400).to_string()),
+            )
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Ok(false)
+                } else {
+                    Err(sdk_err("UpdateItem (daily quota)", e).into())
+                }
+            }
+        }
     }
 }

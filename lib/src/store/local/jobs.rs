@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::LocalDb;
 use crate::job::{Job, JobId};
@@ -112,5 +112,65 @@ impl JobStore for LocalJobStore {
             .into_iter()
             .map(decode)
             .collect::<anyhow::Result<_>>()?)
+    }
+
+    async fn acquire_task_slot(
+        &self,
+        model: &str,
+        job: &JobId,
+        now: u64,
+        until: u64,
+        max: u32,
+    ) -> Result<bool, StoreError> {
+        let (model, job) = (model.to_owned(), job.to_string());
+        Ok(self
+            .db
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let held: Vec<(u32, String, i64)> = {
+                    let mut stmt = tx.prepare_cached(
+                        "SELECT slot, holder, until FROM task_slots WHERE model = ?1 AND slot < ?2",
+                    )?;
+                    stmt.query_map(params![model, max], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?
+                    .collect::<rusqlite::Result<_>>()?
+                };
+                let mine = held.iter().find(|(_, h, _)| *h == job).map(|(s, _, _)| *s);
+                let free = (0..max).find(|slot| {
+                    held.iter()
+                        .find(|(s, _, _)| s == slot)
+                        .is_none_or(|(_, _, u)| (*u as u64) < now)
+                });
+                let Some(slot) = mine.or(free) else {
+                    return Ok(false);
+                };
+                tx.execute(
+                    "INSERT INTO task_slots (model, slot, holder, until) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (model, slot) DO UPDATE SET holder = ?3, until = ?4",
+                    params![model, slot, job, until as i64],
+                )?;
+                tx.commit()?;
+                Ok(true)
+            })
+            .await?)
+    }
+
+    async fn release_task_slot(
+        &self,
+        model: &str,
+        job: &JobId,
+        _max: u32,
+    ) -> Result<(), StoreError> {
+        let (model, job) = (model.to_owned(), job.to_string());
+        self.db
+            .call(move |conn| {
+                Ok(conn.execute(
+                    "DELETE FROM task_slots WHERE model = ?1 AND holder = ?2",
+                    params![model, job],
+                )?)
+            })
+            .await?;
+        Ok(())
     }
 }

@@ -47,6 +47,19 @@ CREATE TABLE IF NOT EXISTS jobs (
     data       TEXT    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user_id, created_at);
+CREATE TABLE IF NOT EXISTS job_quota (
+    user_id INTEGER NOT NULL,
+    day     INTEGER NOT NULL,
+    used    INTEGER NOT NULL,
+    PRIMARY KEY (user_id, day)
+);
+CREATE TABLE IF NOT EXISTS task_slots (
+    model  TEXT    NOT NULL,
+    slot   INTEGER NOT NULL,
+    holder TEXT    NOT NULL,
+    until  INTEGER NOT NULL,
+    PRIMARY KEY (model, slot)
+);
 CREATE TABLE IF NOT EXISTS queue (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     body          TEXT    NOT NULL,

@@ -157,4 +157,31 @@ impl UserStore for LocalUserStore {
             .await?;
         Ok(())
     }
+
+    async fn take_daily_job(&self, user_id: i64, day: u64, max: u32) -> Result<bool, StoreError> {
+        Ok(self
+            .db
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let used: u32 = tx
+                    .query_row(
+                        "SELECT used FROM job_quota WHERE user_id = ?1 AND day = ?2",
+                        params![user_id, day as i64],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .unwrap_or(0);
+                if used >= max {
+                    return Ok(false);
+                }
+                tx.execute(
+                    "INSERT INTO job_quota (user_id, day, used) VALUES (?1, ?2, 1)
+                     ON CONFLICT (user_id, day) DO UPDATE SET used = used + 1",
+                    params![user_id, day as i64],
+                )?;
+                tx.commit()?;
+                Ok(true)
+            })
+            .await?)
+    }
 }
