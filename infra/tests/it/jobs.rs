@@ -167,6 +167,9 @@ async fn bad_input_is_refused_and_leaves_nothing_behind(env: JobEnv) {
         json!({"action": "跳舞"}),
         json!({"role": "孙悟空"}),
         json!({"role": "孙悟空", "action": "跳舞", "size": "1*1"}),
+        json!({"role": "猴".repeat(51), "action": "跳舞"}),
+        json!({"role": "孙悟空", "source": "书".repeat(51), "action": "跳舞"}),
+        json!({"role": "孙悟空", "action": "跳".repeat(201)}),
     ] {
         let req = crate::env::post("/api/v1/video/create_with_prompt", &fields, Some(&token));
         let (status, body) = env.call(req).await;

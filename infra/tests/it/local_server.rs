@@ -241,3 +241,125 @@ fn a_malformed_setting_stops_start_up_with_its_name() {
         assert!(stderr.contains(name), "{name}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn every_protected_route_refuses_a_missing_or_bad_token_in_its_envelope() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]);
+    let http = reqwest::Client::new();
+    let routes = [
+        (
+            "POST",
+            "/api/v1/users/change-password",
+            json!({"code": 1, "message": "Invalid or expired JWT"}),
+        ),
+        (
+            "POST",
+            "/api/v1/video/create",
+            json!({"error": "Invalid or expired JWT"}),
+        ),
+        (
+            "POST",
+            "/api/v1/video/create_with_prompt",
+            json!({"error": "Invalid or expired JWT"}),
+        ),
+        (
+            "GET",
+            "/api/v1/video/query/job_0123456789abcdef01234567",
+            json!({"error": "Invalid or expired JWT"}),
+        ),
+    ];
+    let forged = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJpZCI6MSwicGhvbmUiOiIxMzgwMDAwMDAwMCIsImV4cCI6OTk5OTk5OTk5OSwiaXNzIjoiZW1vIiwiaWF0IjowLCJ2ZXIiOjB9.";
+    for (method, path, expected) in &routes {
+        for auth in [
+            None,
+            Some("Bearer".to_owned()),
+            Some("Bearer garbage".to_owned()),
+            Some(format!("Bearer {forged}")),
+        ] {
+            let mut req = http.request(method.parse().unwrap(), server.url(path));
+            if *method == "POST" {
+                req = req.json(&json!({"newPassword": "whatever-1", "type": "text_to_video", "prompt": "猫", "role": "猫", "action": "跳"}));
+            }
+            if let Some(a) = &auth {
+                req = req.header("authorization", a);
+            }
+            let got = json_of(req.send().await.unwrap()).await;
+            assert_eq!(
+                got,
+                (401, expected.clone()),
+                "{method} {path} with {auth:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_password_token_or_api_key_reaches_the_log_of_a_whole_sticker_job() {
+    use emo_infra::standin::{Standin, StandinConfig};
+    let standin = Standin::start(StandinConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = "sk-sentinel-key-that-must-never-be-logged";
+    let base = standin.base_url();
+    let server = start(
+        dir.path(),
+        &[
+            ("DASHSCOPE_API_KEY", key),
+            ("DASHSCOPE_BASE_URL", &base),
+            ("EMO_POLL_INTERVAL_SECS", "1"),
+        ],
+    );
+    let http = reqwest::Client::new();
+    let creds = [("phone", "13500135000"), ("password", "secret-sentinel-pw")];
+    http.post(server.url("/api/v1/users/register"))
+        .form(&creds)
+        .send()
+        .await
+        .unwrap();
+    let (_, body) = json_of(
+        http.post(server.url("/api/v1/users/login"))
+            .form(&creds)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let token = body["data"]["token"].as_str().unwrap().to_owned();
+    let (_, body) = json_of(
+        http.post(server.url("/api/v1/video/create"))
+            .bearer_auth(&token)
+            .form(&[("type", "text_to_video"), ("prompt", "一只猫")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let job_id = body["data"]["job_id"].as_str().unwrap().to_owned();
+    let mut last = Value::Null;
+    for _ in 0..120 {
+        let r = http
+            .get(server.url(&format!("/api/v1/video/query/{job_id}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        last = json_of(r).await.1;
+        if last["data"]["status"] == "SUCCEEDED" || last["data"]["status"] == "FAILED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(last["data"]["status"], "SUCCEEDED", "{last}");
+    assert!(!last.to_string().contains(key));
+    let (clean, log) = server.terminate();
+    assert!(clean);
+    assert!(log.contains("job SUCCEEDED"), "{log}");
+    for secret in [key, "secret-sentinel-pw", token.as_str()] {
+        assert!(!log.contains(secret), "{secret:?} reached the log:\n{log}");
+    }
+    // The key was really used on DashScope's API, and never sent to the video's file host.
+    let seen = standin.requests();
+    let (api, files): (Vec<_>, Vec<_>) = seen.iter().partition(|r| r.path.starts_with("/api/v1"));
+    assert!(!api.is_empty() && api.iter().all(|r| r.authorization));
+    assert!(!files.is_empty() && files.iter().all(|r| !r.authorization));
+}
