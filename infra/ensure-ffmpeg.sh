@@ -2,7 +2,9 @@
 # Makes sure ffmpeg (with libx264) is installed: the worker decodes DashScope's MP4s with it and
 # the offline DashScope stand-in renders its MP4s with it. Installs Debian's package if missing.
 set -euo pipefail
-if command -v ffmpeg >/dev/null 2>&1 && ffmpeg -hide_banner -encoders 2>/dev/null | grep -q libx264; then
+# Read the whole list before matching: `grep -q` would stop early, ffmpeg would die of SIGPIPE,
+# and under pipefail an installed ffmpeg would look missing.
+if command -v ffmpeg >/dev/null 2>&1 && [[ "$(ffmpeg -hide_banner -encoders 2>/dev/null)" == *libx264* ]]; then
   exit 0
 fi
 echo "installing ffmpeg (Debian package, about 55 MB)..." >&2
