@@ -265,12 +265,25 @@ impl Settings {
                     .unwrap_or_else(|| crate::dashscope::DEFAULT_TEXT_MODEL.into()),
             },
             gif: gif_settings(&env)?,
-            ffmpeg: env
-                .get("EMO_FFMPEG")
-                .unwrap_or_else(|| "ffmpeg".into())
-                .into(),
+            ffmpeg: ffmpeg_path(&env),
         })
     }
+
+    /// Only what the transcoder's MP4 -> GIF step reads (`EMO_GIF_*`, `EMO_FFMPEG`), for tools
+    /// such as `emo-gif` that must convert exactly as the transcoder does without needing the
+    /// rest of a deployment's settings.
+    pub fn gif_from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(crate::gif::GifSettings, PathBuf), SettingsError> {
+        let env = Env(&lookup);
+        Ok((gif_settings(&env)?, ffmpeg_path(&env)))
+    }
+}
+
+fn ffmpeg_path(env: &Env<'_>) -> PathBuf {
+    env.get("EMO_FFMPEG")
+        .unwrap_or_else(|| "ffmpeg".into())
+        .into()
 }
 
 fn gif_settings(env: &Env<'_>) -> Result<crate::gif::GifSettings, SettingsError> {

@@ -1,6 +1,7 @@
 //! `emo-infra`'s integration tests: one binary, modules per subject.
 
 mod dashscope;
+mod emo_gif;
 mod env;
 mod faults;
 mod jobs;

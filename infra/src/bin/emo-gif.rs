@@ -1,0 +1,171 @@
+//! `emo-gif`: one MP4 into one sticker GIF with exactly the transcoder's code
+//! ([`emo::gif::mp4_to_gif`]) and settings (`EMO_GIF_*`, `EMO_FFMPEG`, overridden by flags), so
+//! operators can try settings on their own clips and the benchmark measures what production runs.
+//!
+//! Prints one `name: value` line per fact (bytes, size, frames, quality, fps, passes, wall and
+//! CPU time, peak RSS); argument errors print the usage and exit 2, a failed conversion exits 1.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use emo::gif::GifSettings;
+use emo::settings::Settings;
+
+const USAGE: &str = "\
+usage: emo-gif IN.mp4 OUT.gif [--max-side N] [--fps N] [--max-bytes N] [--quality N]
+                              [--min-quality N] [--min-fps N] [--ffmpeg PATH]
+
+Converts IN.mp4 into the sticker the transcoder would make. Defaults come from EMO_GIF_MAX_SIDE,
+EMO_GIF_FPS, EMO_GIF_MAX_BYTES, EMO_GIF_QUALITY, EMO_GIF_MIN_QUALITY, EMO_GIF_MIN_FPS and
+EMO_FFMPEG, as in the transcoder (240, 10, 512000, 90, 40, 5, ffmpeg on PATH).";
+
+struct Args {
+    input: PathBuf,
+    output: PathBuf,
+    settings: GifSettings,
+    ffmpeg: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let args = match parse(&args) {
+        Ok(args) => args,
+        Err(problem) => {
+            eprintln!("emo-gif: {problem}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+
+    let started = Instant::now();
+    let cpu_before = Usage::now();
+    let converted = emo::gif::mp4_to_gif(&args.ffmpeg, &args.input, &args.settings);
+    let wall = started.elapsed();
+    let used = Usage::now().since(&cpu_before);
+    let sticker = match converted {
+        Ok(sticker) => sticker,
+        Err(e) => {
+            eprintln!("emo-gif: {}: {e}", args.input.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = std::fs::write(&args.output, &sticker.gif) {
+        eprintln!("emo-gif: cannot write {}: {e}", args.output.display());
+        return ExitCode::FAILURE;
+    }
+    println!("output: {}", args.output.display());
+    println!("bytes: {}", sticker.gif.len());
+    println!("width: {}", sticker.width);
+    println!("height: {}", sticker.height);
+    println!("frames: {}", sticker.frames);
+    println!("quality: {}", sticker.quality);
+    println!("fps: {}", sticker.fps);
+    println!("passes: {}", sticker.passes);
+    println!("wall_s: {:.3}", wall.as_secs_f64());
+    println!("cpu_s: {:.3}", used.cpu_s);
+    println!("peak_rss_mb: {:.1}", used.self_peak_mb);
+    println!("ffmpeg_peak_rss_mb: {:.1}", used.children_peak_mb);
+    ExitCode::SUCCESS
+}
+
+fn parse(args: &[String]) -> Result<Args, String> {
+    let (defaults, ffmpeg) =
+        Settings::gif_from_lookup(|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
+    let mut settings = defaults;
+    let mut ffmpeg = ffmpeg;
+    let mut paths = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let Some(flag) = arg.strip_prefix("--") else {
+            paths.push(PathBuf::from(arg));
+            continue;
+        };
+        let (name, value) = match flag.split_once('=') {
+            Some((name, value)) => (name, value.to_owned()),
+            None => (
+                flag,
+                rest.next()
+                    .ok_or_else(|| format!("--{flag} needs a value"))?
+                    .clone(),
+            ),
+        };
+        match name {
+            "max-side" => settings.max_side = number(name, &value)?,
+            "fps" => settings.fps = number(name, &value)?,
+            "max-bytes" => settings.max_bytes = number(name, &value)?,
+            "quality" => settings.quality = number(name, &value)?,
+            "min-quality" => settings.min_quality = number(name, &value)?,
+            "min-fps" => settings.min_fps = number(name, &value)?,
+            "ffmpeg" => ffmpeg = PathBuf::from(value),
+            _ => return Err(format!("unknown option --{name}")),
+        }
+    }
+    settings.validate().map_err(|e| e.to_string())?;
+    match <[PathBuf; 2]>::try_from(paths) {
+        Ok([input, output]) => Ok(Args {
+            input,
+            output,
+            settings,
+            ffmpeg,
+        }),
+        Err(paths) => Err(format!(
+            "expected IN.mp4 and OUT.gif, got {} path(s)",
+            paths.len()
+        )),
+    }
+}
+
+fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .trim()
+        .parse()
+        .map_err(|e| format!("--{name} {value:?}: {e}"))
+}
+
+/// CPU time of this process and its waited-for children (ffmpeg), and their peak RSS.
+struct Usage {
+    cpu_s: f64,
+    self_peak_mb: f64,
+    children_peak_mb: f64,
+}
+
+impl Usage {
+    fn now() -> Self {
+        let me = rusage(libc::RUSAGE_SELF);
+        let children = rusage(libc::RUSAGE_CHILDREN);
+        let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        Self {
+            cpu_s: seconds(me.ru_utime)
+                + seconds(me.ru_stime)
+                + seconds(children.ru_utime)
+                + seconds(children.ru_stime),
+            // Linux reports ru_maxrss in KiB.
+            self_peak_mb: me.ru_maxrss as f64 / 1024.0,
+            children_peak_mb: children.ru_maxrss as f64 / 1024.0,
+        }
+    }
+
+    fn since(self, before: &Self) -> Self {
+        Self {
+            cpu_s: self.cpu_s - before.cpu_s,
+            ..self
+        }
+    }
+}
+
+fn rusage(who: libc::c_int) -> libc::rusage {
+    // SAFETY: getrusage only writes the struct it is given, which is plain integers, so a zeroed
+    // one is a valid starting value; RUSAGE_SELF and RUSAGE_CHILDREN are always accepted.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(who, &mut usage);
+        usage
+    }
+}
