@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use tracing::Instrument;
 
 use crate::AppState;
 use crate::dashscope::{TaskStatus, failure_message};
@@ -64,23 +65,26 @@ pub async fn handle(state: &AppState, body: &str, receive_count: u32) -> Result<
         return Ok(());
     };
     let span = tracing::info_span!("job", job_id = %job.id, task_id = job.task_id.as_deref().unwrap_or(""));
-    let _enter = span.enter();
-    if job.status.is_terminal() {
-        return Ok(());
+    async move {
+        if job.status.is_terminal() {
+            return Ok(());
+        }
+        let now = state.clock.now();
+        if now >= job.deadline_at {
+            tracing::warn!("job passed its deadline");
+            return finish_failed(state, job, MSG_TIMEOUT).await;
+        }
+        if receive_count > state.settings.jobs.max_receives {
+            tracing::error!(receive_count, "message failed too often; giving the job up");
+            return finish_failed(state, job, MSG_GAVE_UP).await;
+        }
+        match message {
+            JobMessage::Start { .. } => start(state, job).await,
+            JobMessage::Poll { seq, .. } => poll(state, job, seq).await,
+        }
     }
-    let now = state.clock.now();
-    if now >= job.deadline_at {
-        tracing::warn!("job passed its deadline");
-        return finish_failed(state, job, MSG_TIMEOUT).await;
-    }
-    if receive_count > state.settings.jobs.max_receives {
-        tracing::error!(receive_count, "message failed too often; giving the job up");
-        return finish_failed(state, job, MSG_GAVE_UP).await;
-    }
-    match message {
-        JobMessage::Start { .. } => start(state, job).await,
-        JobMessage::Poll { seq, .. } => poll(state, job, seq).await,
-    }
+    .instrument(span)
+    .await
 }
 
 /// The DashScope client, or a retry if this process has no key (the transcoder checks at start).
