@@ -8,5 +8,6 @@ mod blob_store;
 mod harness;
 mod job_queue;
 mod job_store;
+mod properties;
 mod user_store;
 mod users_api;
