@@ -9,3 +9,6 @@ eval "$(bash infra/emulator.sh start)"
 trap 'bash infra/emulator.sh stop' EXIT
 
 cargo test --workspace --locked "$@"
+
+# The contract, fuzzed: schemathesis against a fresh emo-local (about 2 minutes).
+bash infra/schemathesis.sh
