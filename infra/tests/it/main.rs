@@ -5,3 +5,4 @@ mod env;
 mod faults;
 mod jobs;
 mod local_server;
+mod openapi;
