@@ -45,10 +45,11 @@ token=$(curl -sf -F phone=$phone -F password=$password "$base/api/v1/users/login
 
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
 run() {
-  "$st_bin/schemathesis" run "$base/openapi.yaml" --url "$base" \
+  # From the temp dir: schemathesis keeps a cache (.schemathesis/) where it runs.
+  (cd "$work" && "$st_bin/schemathesis" run "$base/openapi.yaml" --url "$base" \
     --checks "$checks" --workers 2 --seed 6 --no-shrink \
     --suppress-health-check all --request-timeout 30 \
-    -H "Authorization: Bearer $token" "$@"
+    -H "Authorization: Bearer $token" "$@")
 }
 status=0
 # change-password revokes the token, so it runs on its own, last.
