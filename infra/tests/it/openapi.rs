@@ -436,4 +436,48 @@ async fn every_answer_of_emo_local_is_as_openapi_yaml_documents() {
         .unwrap();
     assert_eq!(r.status(), 405);
     check(&spec, QUERY, "post", r).await;
+
+    // A store that fails: every route answers its 500, with nothing of the cause.
+    let db = rusqlite::Connection::open(dir.path().join("emo.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    db.execute_batch("DROP TABLE users; DROP TABLE login_attempts;")
+        .unwrap();
+    let mut answers = vec![];
+    for (path, template, method) in [
+        (REGISTER, REGISTER, "post"),
+        (LOGIN, LOGIN, "post"),
+        (CHANGE, CHANGE, "post"),
+        (CREATE, CREATE, "post"),
+        (CHARACTER, CHARACTER, "post"),
+    ] {
+        let r = post(path)
+            .bearer_auth(&token)
+            .form(&[
+                ("phone", "13500135000"),
+                ("password", "sticker-maker-9"),
+                ("newPassword", "sticker-maker-9"),
+                ("type", "text_to_video"),
+                ("prompt", "猫"),
+                ("role", "孙悟空"),
+                ("action", "跳舞"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 500, "{path}");
+        answers.push(check(&spec, template, method, r).await);
+    }
+    let r = http
+        .get(query_url(&server, text_id))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    answers.push(check(&spec, QUERY, "get", r).await);
+    for a in answers {
+        let text = a.to_string();
+        assert!(text.contains("internal server error"), "{text}");
+        assert!(!text.contains("users"), "the cause leaked: {text}");
+    }
 }
