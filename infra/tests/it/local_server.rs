@@ -8,13 +8,13 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 /// A running `emo-local` and everything it has logged so far.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     base: String,
     log: Arc<Mutex<String>>,
 }
 
-fn start(data_dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Server {
+pub(crate) fn start(data_dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_emo-local"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -63,7 +63,7 @@ fn start(data_dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Server {
 }
 
 impl Server {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 

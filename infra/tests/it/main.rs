@@ -7,3 +7,4 @@ mod faults;
 mod jobs;
 mod limits;
 mod local_server;
+mod openapi;

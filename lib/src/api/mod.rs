@@ -2,7 +2,8 @@
 //! every expected problem is the contract's envelope with a clear message, and an unexpected one is
 //! logged with its cause and answered with an opaque 500.
 //!
-//! Each Lambda calls its own handler; [`route`] dispatches every route for the local server.
+//! Each Lambda calls its own handler; [`route`] dispatches every route for the local server, which
+//! also serves the contract, [`OPENAPI_YAML`], at `GET /openapi.yaml`.
 
 pub mod blobs;
 pub mod users;
@@ -32,6 +33,19 @@ pub fn error_for_path(path: &str, status: StatusCode, message: &str) -> Response
 
 const QUERY_PREFIX: &str = "/api/v1/video/query/";
 
+/// The API's contract as OpenAPI (`openapi.yaml` at the repository root), served by the local
+/// server at [`OPENAPI_ROUTE`].
+pub const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
+pub const OPENAPI_ROUTE: &str = "/openapi.yaml";
+
+fn openapi() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "application/yaml")
+        .body(Body::Text(OPENAPI_YAML.to_owned()))
+        .expect("a status and a static header always build")
+}
+
 /// Dispatches a request to the handler of its route, as API Gateway does for the Lambdas.
 pub async fn route(state: &AppState, req: Request) -> Response<Body> {
     let full = req.uri().path().to_owned();
@@ -47,6 +61,7 @@ pub async fn route(state: &AppState, req: Request) -> Response<Body> {
         | "/api/v1/video/create"
         | "/api/v1/video/create_with_prompt" => Method::POST,
         p if p.starts_with(QUERY_PREFIX) => Method::GET,
+        OPENAPI_ROUTE => Method::GET,
         p if p.starts_with(BLOB_ROUTE) && state.local_blobs.is_some() => Method::GET,
         _ => {
             return error_for_path(path, StatusCode::NOT_FOUND, &format!("no route for {path}"));
@@ -72,6 +87,7 @@ pub async fn route(state: &AppState, req: Request) -> Response<Body> {
         "/api/v1/video/create" => video::create(state, req).await,
         "/api/v1/video/create_with_prompt" => video::create_with_prompt(state, req).await,
         p if p.starts_with(QUERY_PREFIX) => video::query(state, req).await,
+        OPENAPI_ROUTE => openapi(),
         _ => blobs::get(state, req).await,
     }
 }
