@@ -159,7 +159,14 @@ fn the_document_is_openapi_3_with_every_path_of_the_contract() {
 #[tokio::test]
 async fn every_answer_of_emo_local_is_as_openapi_yaml_documents() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &[("EMO_LOGIN_MAX_FAILURES", "3")]);
+    // Four jobs in progress at once, so a fifth is over the allowance (a documented 429).
+    let server = start(
+        dir.path(),
+        &[
+            ("EMO_LOGIN_MAX_FAILURES", "3"),
+            ("EMO_MAX_ACTIVE_JOBS", "4"),
+        ],
+    );
     let http = reqwest::Client::new();
 
     // The document itself, as served.
@@ -326,6 +333,11 @@ async fn every_answer_of_emo_local_is_as_openapi_yaml_documents() {
         .unwrap(),
     )
     .await;
+    let r = create(CREATE, json!({"type": "text_to_video", "prompt": "第五个"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    check(&spec, CREATE, "post", r).await;
     for body in [
         json!({}),
         json!({"type": "video", "prompt": "猫"}),
