@@ -54,6 +54,22 @@ async fn throttling_by_dashscope_is_waited_out_with_one_task(mut env: JobEnv) {
     assert_eq!(throttled, 2);
 }
 
+async fn server_errors_from_dashscope_are_retried_with_one_task(mut env: JobEnv) {
+    env.standin.server_error_next(2);
+    let (token, job_id) = queued_job(&env, "13900000010", "服务器错误").await;
+    env.start_worker();
+    let (data, _) = env.wait(&token, &job_id).await;
+    assert_eq!(data["status"], "SUCCEEDED", "{data}");
+    assert_eq!(env.standin.tasks_created(), 1);
+    let refused = env
+        .standin
+        .requests()
+        .iter()
+        .filter(|r| r.status == 500)
+        .count();
+    assert_eq!(refused, 2);
+}
+
 async fn a_worker_that_died_mid_submit_is_taken_over_once_its_lease_ends(mut env: JobEnv) {
     let (token, job_id) = queued_job(&env, "13900000003", "崩溃接管").await;
     let id = JobId::parse(&job_id).unwrap();
@@ -171,6 +187,7 @@ async fn a_message_that_keeps_failing_fails_its_job_and_a_malformed_one_is_refus
 crate::env::on_both_backends!(
     a_start_message_delivered_twice_creates_one_dashscope_task,
     throttling_by_dashscope_is_waited_out_with_one_task,
+    server_errors_from_dashscope_are_retried_with_one_task,
     a_worker_that_died_mid_submit_is_taken_over_once_its_lease_ends,
     a_worker_that_died_after_creating_the_task_does_not_create_another,
     a_video_that_will_not_decode_ends_failed,
