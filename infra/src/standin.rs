@@ -24,7 +24,8 @@
 //! data-URI header) at the tier's pixel count, like wan2.2-i2v-flash.
 //!
 //! Failure injection, from tests through [`StandinHandle`] (`fail_next_task`,
-//! `throttle_next_requests`, `server_error_next`, `reject_next_requests`), or by anyone through
+//! `throttle_next_requests`, `server_error_next`, `reject_next_requests`, and `hang_next` /
+//! `garble_next` for answers that come too late or are not JSON), or by anyone through
 //! markers in a prompt (or in a Qwen message):
 //!
 //! | marker | effect |
@@ -256,6 +257,23 @@ impl StandinHandle {
         }
     }
 
+    /// The next `n` calls of `call` are answered only after `delay` (past a client's timeout,
+    /// say); the call itself still takes effect, as a slow DashScope's would.
+    pub fn hang_next(&self, call: Call, n: usize, delay: Duration) {
+        let mut state = self.shared.lock();
+        for _ in 0..n {
+            state.mishaps.push_back((call, Mishap::Hang(delay)));
+        }
+    }
+
+    /// The next `n` calls of `call` take effect but answer 200 with a body that is not JSON.
+    pub fn garble_next(&self, call: Call, n: usize) {
+        let mut state = self.shared.lock();
+        for _ in 0..n {
+            state.mishaps.push_back((call, Mishap::Garble));
+        }
+    }
+
     /// Tasks created so far (refused creates do not count).
     pub fn tasks_created(&self) -> usize {
         self.shared.lock().tasks_created
@@ -342,6 +360,7 @@ impl Shared {
 struct Inner {
     tasks: HashMap<String, Task>,
     rejections: VecDeque<Rejection>,
+    mishaps: VecDeque<(Call, Mishap)>,
     next_failures: VecDeque<Failure>,
     tasks_created: usize,
     max_in_flight: usize,
@@ -402,12 +421,51 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// Which API call a mishap is aimed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// `POST …/video-synthesis`.
+    Create,
+    /// `GET /tasks/{task_id}`.
+    Query,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Mishap {
+    Hang(Duration),
+    Garble,
+}
+
 async fn record(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();
     let async_header = req.headers().contains_key("x-dashscope-async");
     let authorization = req.headers().contains_key(AUTHORIZATION);
-    let resp = next.run(req).await;
+    let call = if method == "POST" && path.ends_with("/video-synthesis") {
+        Some(Call::Create)
+    } else if method == "GET" && path.starts_with("/api/v1/tasks/") {
+        Some(Call::Query)
+    } else {
+        None
+    };
+    let mishap = call.and_then(|call| {
+        let mut state = shared.lock();
+        let i = state.mishaps.iter().position(|(c, _)| *c == call)?;
+        state.mishaps.remove(i).map(|(_, m)| m)
+    });
+    let mut resp = next.run(req).await;
+    match mishap {
+        Some(Mishap::Hang(delay)) => tokio::time::sleep(delay).await,
+        Some(Mishap::Garble) => {
+            resp = (
+                StatusCode::OK,
+                [(CONTENT_TYPE, "application/json")],
+                "{\"output\": <html>upstream proxy error</html>",
+            )
+                .into_response();
+        }
+        None => {}
+    }
     let status = resp.status().as_u16();
     tracing::debug!(target: "emo_infra::standin", "{method} {path} {status}");
     let mut state = shared.lock();

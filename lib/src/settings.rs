@@ -104,6 +104,8 @@ pub struct DashScopeSettings {
     pub t2v_model: String,
     pub i2v_model: String,
     pub text_model: String,
+    /// `DASHSCOPE_TIMEOUT_SECS`: the most one DashScope call may take.
+    pub timeout: Duration,
 }
 
 impl std::fmt::Debug for DashScopeSettings {
@@ -114,6 +116,7 @@ impl std::fmt::Debug for DashScopeSettings {
             .field("t2v_model", &self.t2v_model)
             .field("i2v_model", &self.i2v_model)
             .field("text_model", &self.text_model)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
@@ -263,6 +266,7 @@ impl Settings {
                 text_model: env
                     .get("DASHSCOPE_TEXT_MODEL")
                     .unwrap_or_else(|| crate::dashscope::DEFAULT_TEXT_MODEL.into()),
+                timeout: env.secs("DASHSCOPE_TIMEOUT_SECS", 30, 1..=300)?,
             },
             gif: gif_settings(&env)?,
             ffmpeg: ffmpeg_path(&env),

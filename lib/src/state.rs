@@ -72,6 +72,7 @@ impl AppState {
                     t2v_model: ds.t2v_model.clone(),
                     i2v_model: ds.i2v_model.clone(),
                     text_model: ds.text_model.clone(),
+                    timeout: ds.timeout,
                     ..DashScopeConfig::new(key.clone())
                 };
                 Some(DashScope::new(config).context("setting DASHSCOPE_BASE_URL")?)

@@ -24,7 +24,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use tracing::Instrument;
 
 use crate::AppState;
-use crate::dashscope::{TaskStatus, failure_message};
+use crate::dashscope::{DashScopeError, TaskStatus, failure_message};
 use crate::gif::GifError;
 use crate::job::{Job, JobMessage, JobRequest, JobStatus, Stage};
 use crate::store::{StoreError, enqueue, gif_key};
@@ -327,7 +327,9 @@ async fn poll(state: &AppState, job: Job, seq: u32) -> Result<(), Retry> {
     let task_id = job.task_id.clone().unwrap_or_default();
     let task = match dashscope.query_task(&task_id).await {
         Ok(t) => t,
-        Err(e) if e.is_retryable() => {
+        // Asking again is free: a passing failure, or an answer that could not be read, is
+        // followed by the next poll (the deadline bounds how long).
+        Err(e) if e.is_retryable() || matches!(e, DashScopeError::Protocol { .. }) => {
             tracing::warn!(error = %e, "task query failed for now");
             return next_poll(state, job, seq).await;
         }

@@ -33,6 +33,7 @@ fn settings(vars: &[(&str, &str)]) -> Settings {
         ("EMO_MAX_RECEIVES", "3"),
         ("EMO_JWT_SECRET", SECRET),
         ("DASHSCOPE_API_KEY", "sk-test-key-never-shown"),
+        ("DASHSCOPE_TIMEOUT_SECS", "2"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

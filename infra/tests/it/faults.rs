@@ -7,6 +7,7 @@ use std::time::Duration;
 use emo::job::{JobId, JobMessage, JobStatus, Stage};
 use emo::store::enqueue;
 use emo::worker::{self, Retry};
+use emo_infra::standin::Call;
 use serde_json::json;
 
 use crate::env::JobEnv;
@@ -68,6 +69,52 @@ async fn server_errors_from_dashscope_are_retried_with_one_task(mut env: JobEnv)
         .filter(|r| r.status == 500)
         .count();
     assert_eq!(refused, 2);
+}
+
+async fn a_task_query_that_hangs_past_the_timeout_is_asked_again(mut env: JobEnv) {
+    env.standin
+        .hang_next(Call::Query, 1, Duration::from_secs(4));
+    let (token, job_id) = queued_job(&env, "13900000011", "查询超时").await;
+    env.start_worker();
+    let (data, _) = env.wait(&token, &job_id).await;
+    assert_eq!(data["status"], "SUCCEEDED", "{data}");
+    assert_eq!(env.standin.tasks_created(), 1);
+}
+
+async fn a_create_that_hangs_past_the_timeout_is_never_repeated(mut env: JobEnv) {
+    env.standin
+        .hang_next(Call::Create, 1, Duration::from_secs(4));
+    let (token, job_id) = queued_job(&env, "13900000012", "提交超时").await;
+    env.start_worker();
+    let (data, _) = env.wait(&token, &job_id).await;
+    // The create may have arrived (here it did): repeating it could make a second paid task, so
+    // the job ends FAILED with a message, once.
+    assert_eq!(data["status"], "FAILED", "{data}");
+    assert!(
+        data["error_message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+    // Every create that reaches the stand-in makes a task: one task means one create, and
+    // nothing was repeated after the timeout (wait out the hang first).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(env.standin.tasks_created(), 1);
+}
+
+async fn malformed_json_from_dashscope_never_makes_a_second_task(mut env: JobEnv) {
+    // A garbled answer to a query is asked again; to a create, it is never repeated.
+    env.standin.garble_next(Call::Query, 2);
+    let (token, job_id) = queued_job(&env, "13900000013", "乱码查询").await;
+    env.start_worker();
+    let (data, _) = env.wait(&token, &job_id).await;
+    assert_eq!(data["status"], "SUCCEEDED", "{data}");
+    assert_eq!(env.standin.tasks_created(), 1);
+
+    env.standin.garble_next(Call::Create, 1);
+    let (token, job_id) = queued_job(&env, "13900000014", "乱码提交").await;
+    let (data, _) = env.wait(&token, &job_id).await;
+    assert_eq!(data["status"], "FAILED", "{data}");
+    assert_eq!(env.standin.tasks_created(), 2);
 }
 
 async fn a_worker_that_died_mid_submit_is_taken_over_once_its_lease_ends(mut env: JobEnv) {
@@ -188,6 +235,9 @@ crate::env::on_both_backends!(
     a_start_message_delivered_twice_creates_one_dashscope_task,
     throttling_by_dashscope_is_waited_out_with_one_task,
     server_errors_from_dashscope_are_retried_with_one_task,
+    a_task_query_that_hangs_past_the_timeout_is_asked_again,
+    a_create_that_hangs_past_the_timeout_is_never_repeated,
+    malformed_json_from_dashscope_never_makes_a_second_task,
     a_worker_that_died_mid_submit_is_taken_over_once_its_lease_ends,
     a_worker_that_died_after_creating_the_task_does_not_create_another,
     a_video_that_will_not_decode_ends_failed,

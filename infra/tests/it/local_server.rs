@@ -363,3 +363,75 @@ async fn no_password_token_or_api_key_reaches_the_log_of_a_whole_sticker_job() {
     assert!(!api.is_empty() && api.iter().all(|r| r.authorization));
     assert!(!files.is_empty() && files.iter().all(|r| !r.authorization));
 }
+
+#[tokio::test]
+async fn a_job_survives_its_worker_being_killed_and_restarted() {
+    use emo_infra::standin::{Standin, StandinConfig};
+    let standin = Standin::start(StandinConfig {
+        running_for: Duration::from_secs(4),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = standin.base_url();
+    let env = [
+        ("DASHSCOPE_API_KEY", "sk-test"),
+        ("DASHSCOPE_BASE_URL", base.as_str()),
+        ("EMO_POLL_INTERVAL_SECS", "1"),
+        ("EMO_LEASE_SECS", "10"),
+    ];
+    let first = start(dir.path(), &env);
+    let http = reqwest::Client::new();
+    let creds = [("phone", "13600136000"), ("password", "kill-restart-1")];
+    http.post(first.url("/api/v1/users/register"))
+        .form(&creds)
+        .send()
+        .await
+        .unwrap();
+    let (_, body) = json_of(
+        http.post(first.url("/api/v1/users/login"))
+            .form(&creds)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let token = body["data"]["token"].as_str().unwrap().to_owned();
+    let (_, body) = json_of(
+        http.post(first.url("/api/v1/video/create"))
+            .bearer_auth(&token)
+            .form(&[("type", "text_to_video"), ("prompt", "被杀死的进程")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let job_id = body["data"]["job_id"].as_str().unwrap().to_owned();
+    let status = |server: &Server| {
+        let url = server.url(&format!("/api/v1/video/query/{job_id}"));
+        let req = http.get(url).bearer_auth(&token);
+        async move { json_of(req.send().await.unwrap()).await.1["data"]["status"].clone() }
+    };
+    // Kill it (SIGKILL: no clean shutdown) while the task runs at DashScope.
+    for _ in 0..100 {
+        if status(&first).await == "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status(&first).await, "RUNNING");
+    drop(first);
+
+    let second = start(dir.path(), &env);
+    let mut last = Value::Null;
+    for _ in 0..120 {
+        last = status(&second).await;
+        if last == "SUCCEEDED" || last == "FAILED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(last, "SUCCEEDED");
+    assert_eq!(standin.tasks_created(), 1);
+}
