@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for a bounded time and fails if any of them crashes, hangs or trips an
-# assertion. Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz --locked`).
+# assertion. Needs the nightly toolchain; installs cargo-fuzz if it is missing.
 #
 #   FUZZ_SECONDS    seconds per target (default 60)
 #   FUZZ_TARGETS    space-separated subset of targets (default: all)
@@ -25,6 +25,13 @@ declare -A max_len=(
     [jwt_mutate]=1024
     [domain]=1024
 )
+
+# Tools: the nightly toolchain (libFuzzer's instrumentation needs it) and cargo-fuzz, from crates.io.
+if ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "fuzzing needs a nightly Rust toolchain (rustup toolchain install nightly)" >&2
+    exit 2
+fi
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --version 0.13.2
 
 # The default build is optimised with debug assertions and overflow checks on.
 flags=(--sanitizer "$sanitizer")
