@@ -89,6 +89,61 @@ async fn json_of(resp: reqwest::Response) -> (u16, Value) {
     (status, resp.json().await.expect("a JSON body"))
 }
 
+/// Registers and logs in `phone`, then creates a text-to-video job; returns the token and job id.
+async fn user_with_job(server: &Server, phone: &str, password: &str) -> (String, String) {
+    let http = reqwest::Client::new();
+    let creds = [("phone", phone), ("password", password)];
+    let r = http
+        .post(server.url("/api/v1/users/register"))
+        .form(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .post(server.url("/api/v1/users/login"))
+        .form(&creds)
+        .send()
+        .await
+        .unwrap();
+    let token = json_of(r).await.1["data"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = http
+        .post(server.url("/api/v1/video/create"))
+        .bearer_auth(&token)
+        .form(&[("type", "text_to_video"), ("prompt", "一只猫")])
+        .send()
+        .await
+        .unwrap();
+    let job_id = json_of(r).await.1["data"]["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (token, job_id)
+}
+
+/// The job's `data` once it is SUCCEEDED or FAILED (or after 30 s, whatever it is then).
+async fn wait_for_end(server: &Server, token: &str, job_id: &str) -> Value {
+    let http = reqwest::Client::new();
+    let mut last = Value::Null;
+    for _ in 0..120 {
+        let r = http
+            .get(server.url(&format!("/api/v1/video/query/{job_id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        last = json_of(r).await.1["data"].clone();
+        if last["status"] == "SUCCEEDED" || last["status"] == "FAILED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    last
+}
+
 #[tokio::test]
 async fn emo_local_serves_the_account_flow_over_http_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -309,47 +364,9 @@ async fn no_password_token_or_api_key_reaches_the_log_of_a_whole_sticker_job() {
             ("EMO_POLL_INTERVAL_SECS", "1"),
         ],
     );
-    let http = reqwest::Client::new();
-    let creds = [("phone", "13500135000"), ("password", "secret-sentinel-pw")];
-    http.post(server.url("/api/v1/users/register"))
-        .form(&creds)
-        .send()
-        .await
-        .unwrap();
-    let (_, body) = json_of(
-        http.post(server.url("/api/v1/users/login"))
-            .form(&creds)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let token = body["data"]["token"].as_str().unwrap().to_owned();
-    let (_, body) = json_of(
-        http.post(server.url("/api/v1/video/create"))
-            .bearer_auth(&token)
-            .form(&[("type", "text_to_video"), ("prompt", "一只猫")])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let job_id = body["data"]["job_id"].as_str().unwrap().to_owned();
-    let mut last = Value::Null;
-    for _ in 0..120 {
-        let r = http
-            .get(server.url(&format!("/api/v1/video/query/{job_id}")))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        last = json_of(r).await.1;
-        if last["data"]["status"] == "SUCCEEDED" || last["data"]["status"] == "FAILED" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert_eq!(last["data"]["status"], "SUCCEEDED", "{last}");
+    let (token, job_id) = user_with_job(&server, "13500135000", "secret-sentinel-pw").await;
+    let last = wait_for_end(&server, &token, &job_id).await;
+    assert_eq!(last["status"], "SUCCEEDED", "{last}");
     assert!(!last.to_string().contains(key));
     let (clean, log) = server.terminate();
     assert!(clean);
@@ -382,56 +399,28 @@ async fn a_job_survives_its_worker_being_killed_and_restarted() {
         ("EMO_LEASE_SECS", "10"),
     ];
     let first = start(dir.path(), &env);
-    let http = reqwest::Client::new();
-    let creds = [("phone", "13600136000"), ("password", "kill-restart-1")];
-    http.post(first.url("/api/v1/users/register"))
-        .form(&creds)
-        .send()
-        .await
-        .unwrap();
-    let (_, body) = json_of(
-        http.post(first.url("/api/v1/users/login"))
-            .form(&creds)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let token = body["data"]["token"].as_str().unwrap().to_owned();
-    let (_, body) = json_of(
-        http.post(first.url("/api/v1/video/create"))
-            .bearer_auth(&token)
-            .form(&[("type", "text_to_video"), ("prompt", "被杀死的进程")])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let job_id = body["data"]["job_id"].as_str().unwrap().to_owned();
-    let status = |server: &Server| {
-        let url = server.url(&format!("/api/v1/video/query/{job_id}"));
-        let req = http.get(url).bearer_auth(&token);
-        async move { json_of(req.send().await.unwrap()).await.1["data"]["status"].clone() }
-    };
+    let (token, job_id) = user_with_job(&first, "13600136000", "kill-restart-1").await;
     // Kill it (SIGKILL: no clean shutdown) while the task runs at DashScope.
+    let http = reqwest::Client::new();
+    let mut running = false;
     for _ in 0..100 {
-        if status(&first).await == "RUNNING" {
+        let r = http
+            .get(first.url(&format!("/api/v1/video/query/{job_id}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        if json_of(r).await.1["data"]["status"] == "RUNNING" {
+            running = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(status(&first).await, "RUNNING");
+    assert!(running, "the job never reached RUNNING before the kill");
     drop(first);
 
     let second = start(dir.path(), &env);
-    let mut last = Value::Null;
-    for _ in 0..120 {
-        last = status(&second).await;
-        if last == "SUCCEEDED" || last == "FAILED" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert_eq!(last, "SUCCEEDED");
+    let last = wait_for_end(&second, &token, &job_id).await;
+    assert_eq!(last["status"], "SUCCEEDED", "{last}");
     assert_eq!(standin.tasks_created(), 1);
 }
