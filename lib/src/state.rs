@@ -150,31 +150,40 @@ fn local_jwt_secret(dir: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data dir {}", dir.display()))?;
     let path = dir.join("jwt-secret");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(&path) {
-        Ok(mut file) => {
-            let bytes: [u8; 32] = rand::random();
-            let hex = hex::encode(bytes);
-            file.write_all(hex.as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            tracing::info!(path = %path.display(), "created a new local JWT secret");
-            Ok(hex.into_bytes())
+    if !path.exists() {
+        // Written aside, then linked into place: the link fails if another process got there
+        // first, and nobody ever reads a half-written key.
+        let hex = hex::encode(rand::random::<[u8; 32]>());
+        let tmp = dir.join(format!(
+            ".jwt-secret.{}",
+            hex::encode(rand::random::<[u8; 6]>())
+        ));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let written = options
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(hex.as_bytes()).and_then(|()| f.sync_all()));
+        let linked = written.and_then(|()| std::fs::hard_link(&tmp, &path));
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
+                tracing::info!(path = %path.display(), "created a new local JWT secret");
+                return Ok(hex.into_bytes());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let secret = text.trim();
-            anyhow::ensure!(
-                secret.len() >= crate::settings::MIN_JWT_SECRET_LEN,
-                "{} holds a secret shorter than {} bytes; delete it to make a new one",
-                path.display(),
-                crate::settings::MIN_JWT_SECRET_LEN
-            );
-            Ok(secret.as_bytes().to_vec())
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
     }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let secret = text.trim();
+    anyhow::ensure!(
+        secret.len() >= crate::settings::MIN_JWT_SECRET_LEN,
+        "{} holds a secret shorter than {} bytes; delete it to make a new one",
+        path.display(),
+        crate::settings::MIN_JWT_SECRET_LEN
+    );
+    Ok(secret.as_bytes().to_vec())
 }

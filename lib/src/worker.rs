@@ -320,7 +320,7 @@ async fn poll(state: &AppState, job: Job, seq: u32) -> Result<(), Retry> {
                 "another worker is transcoding this job".into(),
             ));
         }
-        Stage::Transcoding => return transcode(state, job).await,
+        Stage::Transcoding => return transcode(state, job, None).await,
         Stage::Queued | Stage::Submitting | Stage::Done => return Ok(()),
     }
     let dashscope = dashscope(state)?;
@@ -347,7 +347,7 @@ async fn poll(state: &AppState, job: Job, seq: u32) -> Result<(), Retry> {
             if !won {
                 return Err(Retry::Later("the job changed while claiming it".into()));
             }
-            transcode(state, claimed).await
+            transcode(state, claimed, Some(task)).await
         }
         TaskStatus::Failed | TaskStatus::Canceled | TaskStatus::Unknown => {
             tracing::warn!(
@@ -381,13 +381,23 @@ async fn next_poll(state: &AppState, job: Job, seq: u32) -> Result<(), Retry> {
 }
 
 /// Downloads the finished video, makes the GIF and stores it, holding the transcode lease.
-async fn transcode(state: &AppState, job: Job) -> Result<(), Retry> {
+/// `task` is the answer the poll just had; a worker resuming an abandoned transcode has none.
+async fn transcode(
+    state: &AppState,
+    job: Job,
+    task: Option<crate::dashscope::TaskState>,
+) -> Result<(), Retry> {
     let dashscope = dashscope(state)?;
-    let task_id = job.task_id.clone().unwrap_or_default();
-    // The video URL is only in the task's answer, and it expires: ask for it now.
-    let task = match dashscope.query_task(&task_id).await {
-        Ok(t) => t,
-        Err(e) => return release(state, job, format!("task query: {e}")).await,
+    let task = match task {
+        Some(t) => t,
+        // The video URL is only in the task's answer, and it expires: ask for it now.
+        None => match dashscope
+            .query_task(job.task_id.as_deref().unwrap_or_default())
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => return release(state, job, format!("task query: {e}")).await,
+        },
     };
     let Some(url) = task
         .video_url

@@ -45,13 +45,18 @@ impl LocalBlobStore {
         Ok(self.root.join(rel))
     }
 
-    fn signature(&self, key: &str, expires: u64) -> String {
+    /// HMAC-SHA256 over the key and the expiry.
+    fn mac(&self, key: &str, expires: u64) -> Hmac<Sha256> {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.signing_key).expect("HMAC takes any key length");
         mac.update(key.as_bytes());
         mac.update(b"\n");
         mac.update(expires.to_string().as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        mac
+    }
+
+    fn signature(&self, key: &str, expires: u64) -> String {
+        hex::encode(self.mac(key, expires).finalize().into_bytes())
     }
 
     /// Whether a URL's `expires` and `signature` are ours for `key` and not yet past.
@@ -59,13 +64,8 @@ impl LocalBlobStore {
         let Ok(sig) = hex::decode(signature) else {
             return false;
         };
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.signing_key).expect("HMAC takes any key length");
-        mac.update(key.as_bytes());
-        mac.update(b"\n");
-        mac.update(expires.to_string().as_bytes());
         // verify_slice compares in constant time.
-        mac.verify_slice(&sig).is_ok() && expires >= system_now()
+        self.mac(key, expires).verify_slice(&sig).is_ok() && expires >= system_now()
     }
 }
 
