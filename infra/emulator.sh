@@ -9,13 +9,16 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 MINISTACK_VERSION=1.5.33
+# ministack applies the SAM transform with it, so template.yaml itself deploys on the emulator.
+SAM_TRANSLATOR_VERSION=1.115.0
 
 case "${1:-start}" in
   start)
-    bin="$(bash "$here/pytool.sh" ministack "ministack==$MINISTACK_VERSION")"
+    bin="$(bash "$here/pytool.sh" ministack "ministack==$MINISTACK_VERSION" "aws-sam-translator==$SAM_TRANSLATOR_VERSION")"
     port="${EMO_EMULATOR_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
     log="${TMPDIR:-/tmp}/emo-emulator-$port.log"
-    GATEWAY_PORT=$port BIND_HOST=127.0.0.1 nohup "$bin/ministack" >"$log" 2>&1 &
+    # AWS_ENDPOINT_URL is handed down to the Lambda functions it runs, so their SDK calls come back here.
+    AWS_ENDPOINT_URL=http://127.0.0.1:$port GATEWAY_PORT=$port BIND_HOST=127.0.0.1 nohup "$bin/ministack" >"$log" 2>&1 &
     pid=$!
     if ! python3 - "$port" <<'PY'
 import sys, time, urllib.request

@@ -77,7 +77,9 @@ pub struct JobSettings {
     pub deadline: Duration,
     /// `EMO_POLL_INTERVAL_SECS`: the delay between two DashScope task queries.
     pub poll_interval: Duration,
-    /// `EMO_MAX_RECEIVES`: a message delivered this many times without success fails its job.
+    /// `EMO_MAX_RECEIVES`: the delivery that is a job message's last try: if it fails too, the job
+    /// ends FAILED and the message is left to the queue's dead-letter redrive. On AWS it equals the
+    /// queue's `maxReceiveCount` (the template sets both from one parameter).
     pub max_receives: u32,
     /// `EMO_LEASE_SECS`: how long a worker owns a submit or transcode step before another may
     /// take it over (it must exceed the longest such step).

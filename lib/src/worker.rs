@@ -47,6 +47,10 @@ pub enum Retry {
     /// Something passing (a store, DashScope, another worker holding the job): try again later.
     #[error("{0}")]
     Later(String),
+    /// The message's last delivery failed too: its job has been ended FAILED, and the message
+    /// goes on to the dead-letter queue as the record of a job given up (the DLQ alarm fires).
+    #[error("job given up after its last delivery: {0}")]
+    GaveUp(String),
 }
 
 impl From<StoreError> for Retry {
@@ -64,7 +68,18 @@ pub async fn handle(state: &AppState, body: &str, receive_count: u32) -> Result<
         tracing::warn!(job_id = %job_id, "message for a job that does not exist; dropped");
         return Ok(());
     };
-    let span = tracing::info_span!("job", job_id = %job.id, task_id = job.task_id.as_deref().unwrap_or(""));
+    // Every line logged while handling this message carries the job and, once there is one, its
+    // DashScope task (recorded on the span as soon as the task is created).
+    let span = tracing::info_span!(
+        "job",
+        job_id = %job.id,
+        task_id = tracing::field::Empty,
+        receive_count
+    );
+    if let Some(task_id) = &job.task_id {
+        span.record("task_id", task_id.as_str());
+    }
+    let last = state.settings.jobs.max_receives;
     async move {
         if job.status.is_terminal() {
             return Ok(());
@@ -74,13 +89,28 @@ pub async fn handle(state: &AppState, body: &str, receive_count: u32) -> Result<
             tracing::warn!("job passed its deadline");
             return finish_failed(state, job, MSG_TIMEOUT).await;
         }
-        if receive_count > state.settings.jobs.max_receives {
-            tracing::error!(receive_count, "message failed too often; giving the job up");
-            return finish_failed(state, job, MSG_GAVE_UP).await;
+        if receive_count > last {
+            tracing::error!("message delivered past its last try; giving the job up");
+            finish_failed(state, job, MSG_GAVE_UP).await?;
+            return Err(Retry::GaveUp("delivered past the receive limit".into()));
         }
-        match message {
+        let job_for_failing = (receive_count == last).then(|| job.clone());
+        let outcome = match message {
             JobMessage::Start { .. } => start(state, job).await,
             JobMessage::Poll { seq, .. } => poll(state, job, seq).await,
+        };
+        match (outcome, job_for_failing) {
+            (Err(Retry::Later(why)), Some(job)) => {
+                tracing::error!(error = %why, "the last try failed too; giving the job up");
+                let fresh = state.jobs.get(&job.id).await?.unwrap_or(job);
+                finish_failed(state, fresh, MSG_GAVE_UP).await?;
+                Err(Retry::GaveUp(why))
+            }
+            (Err(e), _) => {
+                tracing::warn!(error = %e, "message not done; it will be delivered again");
+                Err(e)
+            }
+            (outcome, _) => outcome,
         }
     }
     .instrument(span)
@@ -256,7 +286,8 @@ async fn submit(state: &AppState, job: Job) -> Result<(), Retry> {
     };
     match created {
         Ok(task_id) => {
-            tracing::info!(task_id = %task_id, "DashScope task created");
+            tracing::Span::current().record("task_id", task_id.as_str());
+            tracing::info!("DashScope task created");
             let mut next = job.clone();
             next.stage = Stage::Generating;
             next.status = JobStatus::Running;
@@ -267,7 +298,7 @@ async fn submit(state: &AppState, job: Job) -> Result<(), Retry> {
             let (written, _) = write(state, next).await?;
             if !written {
                 // Only possible if our lease ran out and another worker took the job over.
-                tracing::error!(task_id = %task_id, "lost the job after creating its task");
+                tracing::error!("lost the job after creating its task");
                 return Ok(());
             }
             let msg = JobMessage::Poll {
@@ -506,12 +537,14 @@ pub async fn handle_sqs_event(state: &AppState, event: SqsEvent) -> SqsBatchResp
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(1);
             let body = record.body.unwrap_or_default();
+            // `handle` logs why inside the job's span; a malformed body has no job to name.
             match handle(state, &body, receive_count).await {
                 Ok(()) => None,
-                Err(e) => {
-                    tracing::warn!(message_id = %id, error = %e, "message not done");
+                Err(Retry::Malformed(why)) => {
+                    tracing::error!(message_id = %id, error = %why, "malformed job message");
                     Some(id)
                 }
+                Err(_) => Some(id),
             }
         }))
         .await;
@@ -525,8 +558,8 @@ pub async fn handle_sqs_event(state: &AppState, event: SqsEvent) -> SqsBatchResp
 }
 
 /// The local worker loop: receives from the queue and handles up to `concurrency` messages at a
-/// time until `shutdown` completes. A message that keeps failing past the receive limit is
-/// dropped (the local stand-in for the dead-letter queue), after its job was failed.
+/// time until `shutdown` completes. A message whose last try failed is dropped (there is no
+/// dead-letter queue locally), after its job was failed; so is a malformed one.
 pub async fn run_local(
     state: Arc<AppState>,
     concurrency: usize,
@@ -562,14 +595,12 @@ pub async fn run_local(
             let state = state.clone();
             tokio::spawn(async move {
                 let result = handle(&state, &d.body, d.receive_count).await;
-                let dead = d.receive_count > state.settings.jobs.max_receives;
                 match result {
                     Ok(()) => {}
-                    Err(e) if dead => {
-                        tracing::error!(error = %e, "message dropped after too many tries")
+                    Err(e @ (Retry::GaveUp(_) | Retry::Malformed(_))) => {
+                        tracing::error!(error = %e, "message dropped")
                     }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "message will be retried");
+                    Err(_) => {
                         drop(permit);
                         return;
                     }

@@ -217,7 +217,10 @@ async fn a_message_that_keeps_failing_fails_its_job_and_a_malformed_one_is_refus
     })
     .unwrap();
     let over = env.state.settings.jobs.max_receives + 1;
-    worker::handle(&env.state, &body, over).await.unwrap();
+    assert!(matches!(
+        worker::handle(&env.state, &body, over).await,
+        Err(Retry::GaveUp(_))
+    ));
     let (_, answer) = env.query(&token, &job_id).await;
     assert_eq!(answer["data"]["status"], "FAILED");
     assert_eq!(answer["data"]["error_message"], worker::MSG_GAVE_UP);
@@ -229,6 +232,35 @@ async fn a_message_that_keeps_failing_fails_its_job_and_a_malformed_one_is_refus
         worker::handle(&env.state, "not json at all", 1).await,
         Err(Retry::Malformed(_))
     ));
+}
+
+async fn a_message_whose_last_try_fails_too_fails_its_job_and_goes_on_to_the_dlq(env: JobEnv) {
+    let (token, job_id) = queued_job(&env, "13900000019", "最后一次").await;
+    let body = serde_json::to_string(&JobMessage::Start {
+        job_id: JobId::parse(&job_id).unwrap(),
+    })
+    .unwrap();
+    env.standin.server_error_next(1_000);
+    let last = env.state.settings.jobs.max_receives;
+    // Before the last delivery a failure is just retried...
+    assert!(matches!(
+        worker::handle(&env.state, &body, last - 1).await,
+        Err(Retry::Later(_))
+    ));
+    assert_eq!(
+        env.query(&token, &job_id).await.1["data"]["status"],
+        "PENDING"
+    );
+    // ...on the last one the job ends FAILED, and the message is still reported as failed, so
+    // the queue moves it to the dead-letter queue.
+    assert!(matches!(
+        worker::handle(&env.state, &body, last).await,
+        Err(Retry::GaveUp(_))
+    ));
+    let (_, answer) = env.query(&token, &job_id).await;
+    assert_eq!(answer["data"]["status"], "FAILED", "{answer}");
+    assert_eq!(answer["data"]["error_message"], worker::MSG_GAVE_UP);
+    assert_eq!(env.standin.tasks_created(), 0);
 }
 
 crate::env::on_both_backends!(
@@ -245,4 +277,5 @@ crate::env::on_both_backends!(
     a_job_past_its_deadline_ends_failed_with_a_timeout,
     a_job_whose_messages_were_lost_is_ended_by_a_query_after_its_deadline,
     a_message_that_keeps_failing_fails_its_job_and_a_malformed_one_is_refused,
+    a_message_whose_last_try_fails_too_fails_its_job_and_goes_on_to_the_dlq,
 );

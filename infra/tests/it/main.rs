@@ -7,4 +7,5 @@ mod faults;
 mod jobs;
 mod limits;
 mod local_server;
+mod logs;
 mod openapi;
