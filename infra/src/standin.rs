@@ -135,6 +135,8 @@ pub struct SeenRequest {
     pub async_header: bool,
     /// Whether an `Authorization` header was present.
     pub authorization: bool,
+    /// The key it carried after `Bearer ` (the stand-in takes any key; tests check which was sent).
+    pub api_key: Option<String>,
     /// The status the stand-in answered.
     pub status: u16,
 }
@@ -441,6 +443,12 @@ async fn record(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> 
     let path = req.uri().path().to_owned();
     let async_header = req.headers().contains_key("x-dashscope-async");
     let authorization = req.headers().contains_key(AUTHORIZATION);
+    let api_key = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
     let call = if method == "POST" && path.ends_with("/video-synthesis") {
         Some(Call::Create)
     } else if method == "GET" && path.starts_with("/api/v1/tasks/") {
@@ -477,6 +485,7 @@ async fn record(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> 
         path,
         async_header,
         authorization,
+        api_key,
         status,
     });
     resp

@@ -22,6 +22,7 @@ pub mod domain;
 pub mod gif;
 pub mod image;
 pub mod job;
+pub mod secrets;
 pub mod settings;
 pub mod state;
 pub mod store;

@@ -46,8 +46,14 @@ pub struct Settings {
     /// `EMO_DATA_DIR`: where the local backend keeps its database and its generated JWT secret.
     pub data_dir: PathBuf,
     /// `EMO_JWT_SECRET`: HS256 key. Optional on the local backend (one is generated and kept in
-    /// the data dir), required on aws.
+    /// the data dir); on aws it or `EMO_JWT_SECRET_ID` is required.
     pub jwt_secret: Option<String>,
+    /// `EMO_JWT_SECRET_ID`: the Secrets Manager secret (name or ARN) holding the HS256 key, read
+    /// at run time (aws backend only; see `crate::secrets`).
+    pub jwt_secret_id: Option<String>,
+    /// `EMO_SECRET_REFRESH_SECS`: how old the secrets read from Secrets Manager may get before
+    /// they are read again.
+    pub secret_refresh: Duration,
     pub jwt_ttl: Duration,
     pub argon2: Argon2Cost,
     pub lockout: LockoutPolicy,
@@ -98,8 +104,12 @@ pub struct JobSettings {
 /// DashScope's endpoint, key and models.
 #[derive(Clone)]
 pub struct DashScopeSettings {
-    /// `DASHSCOPE_API_KEY`. Without it the local server runs the offline stand-in.
+    /// `DASHSCOPE_API_KEY`. Without it (and without a secret id) the local server runs the
+    /// offline stand-in.
     pub api_key: Option<String>,
+    /// `DASHSCOPE_API_KEY_SECRET_ID`: the Secrets Manager secret holding the key, read at run
+    /// time (aws backend only).
+    pub api_key_secret_id: Option<String>,
     /// `DASHSCOPE_BASE_URL`.
     pub base_url: String,
     /// `DASHSCOPE_T2V_MODEL`, `DASHSCOPE_I2V_MODEL`, `DASHSCOPE_TEXT_MODEL`.
@@ -114,6 +124,7 @@ impl std::fmt::Debug for DashScopeSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DashScopeSettings")
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("api_key_secret_id", &self.api_key_secret_id)
             .field("base_url", &self.base_url)
             .field("t2v_model", &self.t2v_model)
             .field("i2v_model", &self.i2v_model)
@@ -132,6 +143,8 @@ impl std::fmt::Debug for Settings {
                 "jwt_secret",
                 &self.jwt_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field("jwt_secret_id", &self.jwt_secret_id)
+            .field("secret_refresh", &self.secret_refresh)
             .field("jwt_ttl", &self.jwt_ttl)
             .field("argon2", &self.argon2)
             .field("lockout", &self.lockout)
@@ -186,10 +199,36 @@ impl Settings {
                 format!("must be at least {MIN_JWT_SECRET_LEN} bytes long"),
             ));
         }
-        if backend == Backend::Aws && jwt_secret.is_none() {
+        let jwt_secret_id = env.get("EMO_JWT_SECRET_ID");
+        let api_key_secret_id = env.get("DASHSCOPE_API_KEY_SECRET_ID");
+        for (name, id, plain, plain_name) in [
+            (
+                "EMO_JWT_SECRET_ID",
+                &jwt_secret_id,
+                &jwt_secret,
+                "EMO_JWT_SECRET",
+            ),
+            (
+                "DASHSCOPE_API_KEY_SECRET_ID",
+                &api_key_secret_id,
+                &env.get("DASHSCOPE_API_KEY"),
+                "DASHSCOPE_API_KEY",
+            ),
+        ] {
+            if id.is_some() && backend != Backend::Aws {
+                return Err(bad(
+                    name,
+                    "is read from Secrets Manager, so needs EMO_BACKEND=aws".into(),
+                ));
+            }
+            if id.is_some() && plain.is_some() {
+                return Err(bad(name, format!("and {plain_name} are both set; set one")));
+            }
+        }
+        if backend == Backend::Aws && jwt_secret.is_none() && jwt_secret_id.is_none() {
             return Err(bad(
                 "EMO_JWT_SECRET",
-                "is required when EMO_BACKEND=aws".into(),
+                "(or EMO_JWT_SECRET_ID) is required when EMO_BACKEND=aws".into(),
             ));
         }
         let users_table = env.get("EMO_USERS_TABLE");
@@ -230,6 +269,8 @@ impl Settings {
                 .unwrap_or_else(|| "./.emo".into())
                 .into(),
             jwt_secret,
+            jwt_secret_id,
+            secret_refresh: env.secs("EMO_SECRET_REFRESH_SECS", 300, 30..=24 * 3600)?,
             jwt_ttl: Duration::from_secs(jwt_ttl_secs),
             argon2,
             lockout: LockoutPolicy {
@@ -256,6 +297,7 @@ impl Settings {
             },
             dashscope: DashScopeSettings {
                 api_key: env.get("DASHSCOPE_API_KEY"),
+                api_key_secret_id,
                 base_url: env
                     .get("DASHSCOPE_BASE_URL")
                     .unwrap_or_else(|| crate::dashscope::DEFAULT_BASE_URL.into()),
@@ -425,6 +467,37 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.backend, Backend::Aws);
+    }
+
+    #[test]
+    fn secrets_come_from_one_place_and_secrets_manager_only_on_aws() {
+        let aws = [("EMO_BACKEND", "aws"), ("EMO_USERS_TABLE", "users")];
+        let s = settings(&[aws[0], aws[1], ("EMO_JWT_SECRET_ID", "emo/jwt")]).unwrap();
+        assert_eq!(s.jwt_secret_id.as_deref(), Some("emo/jwt"));
+        assert_eq!(s.secret_refresh, Duration::from_secs(300));
+        let secret = "s".repeat(MIN_JWT_SECRET_LEN);
+        let both = [
+            aws[0],
+            aws[1],
+            ("EMO_JWT_SECRET_ID", "emo/jwt"),
+            ("EMO_JWT_SECRET", &secret),
+        ];
+        assert_eq!(settings(&both).unwrap_err().name, "EMO_JWT_SECRET_ID");
+        let e = settings(&[("EMO_JWT_SECRET_ID", "emo/jwt")]).unwrap_err();
+        assert_eq!(e.name, "EMO_JWT_SECRET_ID");
+        let keys = [
+            aws[0],
+            aws[1],
+            ("EMO_JWT_SECRET_ID", "emo/jwt"),
+            ("DASHSCOPE_API_KEY", "sk-plain"),
+            ("DASHSCOPE_API_KEY_SECRET_ID", "emo/dashscope"),
+        ];
+        assert_eq!(
+            settings(&keys).unwrap_err().name,
+            "DASHSCOPE_API_KEY_SECRET_ID"
+        );
+        let e = settings(&[("DASHSCOPE_API_KEY_SECRET_ID", "emo/dashscope")]).unwrap_err();
+        assert_eq!(e.name, "DASHSCOPE_API_KEY_SECRET_ID");
     }
 
     #[test]

@@ -11,7 +11,8 @@ use sha2::Sha256;
 use crate::auth::{Passwords, Tokens};
 use crate::clock::Clock;
 use crate::dashscope::{DashScope, DashScopeConfig};
-use crate::settings::{Backend, Settings};
+use crate::secrets::{self, SecretSource};
+use crate::settings::{Backend, MIN_JWT_SECRET_LEN, Settings};
 use crate::store::aws::{DynamoJobStore, DynamoUserStore, S3BlobStore, SqsJobQueue, sdk_config};
 use crate::store::local::{LocalBlobStore, LocalDb, LocalJobQueue, LocalJobStore, LocalUserStore};
 use crate::store::{BlobStore, JobQueue, JobStore, UserStore};
@@ -39,6 +40,9 @@ pub struct AppState {
     pub passwords: Passwords,
     pub tokens: Tokens,
     pub clock: Clock,
+    /// Where the JWT key and the DashScope key are read again from; `None` when they come from
+    /// the environment or the data dir.
+    pub secrets: Option<SecretSource>,
 }
 
 impl AppState {
@@ -50,16 +54,98 @@ impl AppState {
         Self::from_settings(Settings::from_env()?).await
     }
 
-    pub async fn from_settings(settings: Settings) -> anyhow::Result<Self> {
-        let secret = match &settings.jwt_secret {
-            Some(s) => s.clone().into_bytes(),
-            None => local_jwt_secret(&settings.data_dir)?,
+    pub async fn from_settings(mut settings: Settings) -> anyhow::Result<Self> {
+        let conf = match settings.backend {
+            Backend::Aws => Some(sdk_config().await),
+            Backend::Local => None,
         };
-        let ports = match settings.backend {
-            Backend::Local => local_ports(&settings, &secret)?,
-            Backend::Aws => aws_ports(&settings, &sdk_config().await)?,
+        let source = conf.as_ref().and_then(|conf| {
+            SecretSource::new(
+                aws_sdk_secretsmanager::Client::new(conf),
+                settings.jwt_secret_id.clone(),
+                settings.dashscope.api_key_secret_id.clone(),
+                settings.secret_refresh,
+            )
+        });
+        let mut previous = None;
+        let secret = match (&settings.jwt_secret, &source) {
+            (Some(s), _) => s.clone().into_bytes(),
+            (
+                None,
+                Some(SecretSource {
+                    client,
+                    jwt_id: Some(id),
+                    ..
+                }),
+            ) => {
+                let v = secrets::read(client, id).await?;
+                anyhow::ensure!(
+                    v.current.len() >= MIN_JWT_SECRET_LEN,
+                    "secret {id:?} (EMO_JWT_SECRET_ID) must be at least {MIN_JWT_SECRET_LEN} bytes long"
+                );
+                previous = v.previous;
+                v.current.into_bytes()
+            }
+            _ => local_jwt_secret(&settings.data_dir)?,
         };
-        Self::new(settings, ports, &secret)
+        if let Some(SecretSource {
+            client,
+            dashscope_id: Some(id),
+            ..
+        }) = &source
+        {
+            settings.dashscope.api_key = Some(secrets::read(client, id).await?.current);
+        }
+        let ports = match &conf {
+            None => local_ports(&settings, &secret)?,
+            Some(conf) => aws_ports(&settings, conf)?,
+        };
+        let mut state = Self::new(settings, ports, &secret)?;
+        state
+            .tokens
+            .rotate(&secret, previous.as_deref().map(str::as_bytes));
+        state.secrets = source;
+        Ok(state)
+    }
+
+    /// Reads the secrets again when the last read is older than `max_age` (nothing to do when
+    /// they do not come from Secrets Manager). A failed read keeps the keys in use, is logged, and
+    /// is tried again `max_age` later.
+    pub async fn refresh_secrets(&self, max_age: std::time::Duration) {
+        let Some(source) = &self.secrets else { return };
+        let mut last = source.last_read.lock().await;
+        if last.elapsed() < max_age {
+            return;
+        }
+        *last = std::time::Instant::now();
+        if let Some(id) = &source.jwt_id {
+            match secrets::read(&source.client, id).await {
+                Ok(v) if v.current.len() >= MIN_JWT_SECRET_LEN => self.tokens.rotate(
+                    v.current.as_bytes(),
+                    v.previous.as_deref().map(str::as_bytes),
+                ),
+                Ok(_) => {
+                    tracing::error!(secret = %id, "the JWT secret is too short; kept the old one")
+                }
+                Err(e) => tracing::warn!(
+                    error = format!("{e:#}"),
+                    "could not read the JWT secret again"
+                ),
+            }
+        }
+        if let (Some(id), Some(dashscope)) = (&source.dashscope_id, &self.dashscope) {
+            match secrets::read(&source.client, id).await {
+                Ok(v) => {
+                    if let Err(e) = dashscope.set_api_key(&v.current) {
+                        tracing::error!(secret = %id, error = %e, "the DashScope key is unusable; kept the old one");
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    error = format!("{e:#}"),
+                    "could not read the DashScope key again"
+                ),
+            }
+        }
     }
 
     /// Assembles a state from parts (tests use it to pick adapters and keys).
@@ -83,6 +169,7 @@ impl AppState {
             passwords: Passwords::new(settings.argon2)?,
             tokens: Tokens::new(jwt_secret, settings.jwt_ttl.as_secs()),
             clock: Clock::default(),
+            secrets: None,
             dashscope,
             users: ports.users,
             jobs: ports.jobs,

@@ -64,6 +64,7 @@ pub async fn handle(state: &AppState, body: &str, receive_count: u32) -> Result<
     let message: JobMessage =
         serde_json::from_str(body).map_err(|e| Retry::Malformed(e.to_string()))?;
     let job_id = message.job_id().clone();
+    state.refresh_secrets(state.settings.secret_refresh).await;
     let Some(job) = state.jobs.get(&job_id).await? else {
         tracing::warn!(job_id = %job_id, "message for a job that does not exist; dropped");
         return Ok(());

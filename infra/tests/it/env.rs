@@ -139,14 +139,7 @@ impl JobEnv {
     }
 
     pub async fn call(&self, req: Request) -> (u16, Value) {
-        let resp = emo::api::route(&self.state, req).await;
-        let status = resp.status().as_u16();
-        let body = match resp.body() {
-            Body::Text(t) => t.clone().into_bytes(),
-            Body::Binary(b) => b.clone(),
-            _ => Vec::new(),
-        };
-        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+        call(&self.state, req).await
     }
 
     /// Registers and logs in a user; returns the token.
@@ -230,6 +223,18 @@ impl Drop for JobEnv {
             handle.abort();
         }
     }
+}
+
+/// Routes `req` as a function would; the status and the JSON body.
+pub async fn call(state: &AppState, req: Request) -> (u16, Value) {
+    let resp = emo::api::route(state, req).await;
+    let status = resp.status().as_u16();
+    let body = match resp.body() {
+        Body::Text(t) => t.clone().into_bytes(),
+        Body::Binary(b) => b.clone(),
+        _ => Vec::new(),
+    };
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
 pub fn post(path: &str, fields: &Value, token: Option<&str>) -> Request {

@@ -9,3 +9,4 @@ mod limits;
 mod local_server;
 mod logs;
 mod openapi;
+mod secrets;

@@ -127,6 +127,7 @@ async fn login_inner(state: &AppState, req: &Request) -> Result<Response<Body>, 
     if attempts.failures > 0 {
         state.users.clear_login_failures(&phone).await?;
     }
+    state.refresh_secrets(state.settings.secret_refresh).await;
     let token = state.tokens.issue(&user, state.clock.now())?;
     Ok(user_ok_with("Login successful", json!({ "token": token })))
 }
@@ -159,6 +160,7 @@ async fn change_password_inner(state: &AppState, req: &Request) -> Result<Respon
         Err(e) => return Err(e.into()),
     };
     user.password_hash = hash;
+    state.refresh_secrets(state.settings.secret_refresh).await;
     let token = state.tokens.issue(&user, state.clock.now())?;
     tracing::info!(user_id = user.id, "password changed");
     Ok(user_ok_with(

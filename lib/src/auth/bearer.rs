@@ -25,7 +25,14 @@ pub enum AuthError {
 /// version, so a password change revokes every token issued before it.
 pub async fn authenticate(state: &AppState, req: &Request) -> Result<User, AuthError> {
     let token = bearer_token(req).ok_or(AuthError::Unauthorized)?;
-    let claims = state.tokens.verify(token).ok_or(AuthError::Unauthorized)?;
+    let claims = match state.tokens.verify(token) {
+        Some(claims) => claims,
+        None => {
+            // Perhaps signed with a key rotated in since this instance last read it.
+            state.refresh_secrets(crate::secrets::MIN_REREAD).await;
+            state.tokens.verify(token).ok_or(AuthError::Unauthorized)?
+        }
+    };
     let user = state
         .users
         .find_by_phone(&claims.phone)

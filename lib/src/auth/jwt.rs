@@ -3,6 +3,7 @@
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
+use std::sync::{Arc, RwLock};
 
 use crate::store::User;
 
@@ -19,12 +20,29 @@ pub struct Claims {
     pub ver: u32,
 }
 
-/// Issues and verifies tokens with one secret.
+/// Issues tokens with the current secret and verifies them with it or, during a rotation, with
+/// the previous one, so tokens issued before a rotation keep working until they expire.
 pub struct Tokens {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    keys: RwLock<Arc<Keys>>,
     validation: Validation,
     ttl_secs: u64,
+}
+
+struct Keys {
+    encoding: EncodingKey,
+    /// The current key first.
+    decoding: Vec<DecodingKey>,
+}
+
+impl Keys {
+    fn new(current: &[u8], previous: Option<&[u8]>) -> Self {
+        let mut decoding = vec![DecodingKey::from_secret(current)];
+        decoding.extend(previous.map(DecodingKey::from_secret));
+        Self {
+            encoding: EncodingKey::from_secret(current),
+            decoding,
+        }
+    }
 }
 
 impl Tokens {
@@ -34,11 +52,20 @@ impl Tokens {
         validation.set_required_spec_claims(&["exp", "iss"]);
         validation.leeway = 0;
         Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            keys: RwLock::new(Arc::new(Keys::new(secret, None))),
             validation,
             ttl_secs,
         }
+    }
+
+    /// Signs with `current` from now on; verifies with `current` and `previous`.
+    pub fn rotate(&self, current: &[u8], previous: Option<&[u8]>) {
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(Keys::new(current, previous));
+    }
+
+    fn keys(&self) -> Arc<Keys> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// A token for `user`, valid from `now` for the configured lifetime.
@@ -59,15 +86,17 @@ impl Tokens {
         Ok(encode(
             &Header::new(Algorithm::HS256),
             claims,
-            &self.encoding,
+            &self.keys().encoding,
         )?)
     }
 
     /// The claims of a token that is well-formed, HS256-signed with our key, issued by "emo" and
     /// not expired; `None` for anything else. Revocation is checked by the caller against the store.
     pub fn verify(&self, token: &str) -> Option<Claims> {
-        decode::<Claims>(token, &self.decoding, &self.validation)
-            .ok()
+        self.keys()
+            .decoding
+            .iter()
+            .find_map(|key| decode::<Claims>(token, key, &self.validation).ok())
             .map(|d| d.claims)
     }
 }
@@ -128,6 +157,26 @@ mod tests {
         let mut foreign_issuer = t.verify(&good).unwrap();
         foreign_issuer.iss = "someone-else".into();
         assert!(t.verify(&t.sign(&foreign_issuer).unwrap()).is_none());
+    }
+
+    #[test]
+    fn after_a_rotation_old_tokens_verify_until_the_next_one_and_new_tokens_use_the_new_key() {
+        let t = Tokens::new(&[1; 32], 3600);
+        let first = t.issue(&user(), now()).unwrap();
+        t.rotate(&[2; 32], Some(&[1; 32]));
+        let second = t.issue(&user(), now()).unwrap();
+        assert!(
+            t.verify(&first).is_some(),
+            "the previous key still verifies"
+        );
+        assert!(t.verify(&second).is_some());
+        assert!(
+            Tokens::new(&[1; 32], 3600).verify(&second).is_none(),
+            "new tokens are signed with the new key"
+        );
+        t.rotate(&[3; 32], Some(&[2; 32]));
+        assert!(t.verify(&first).is_none(), "two rotations later it is gone");
+        assert!(t.verify(&second).is_some());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP side: one `reqwest::Client` per process, the retry policy, and the four calls.
 
 use std::fmt;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -99,8 +100,9 @@ impl fmt::Debug for DashScopeConfig {
 pub struct DashScope {
     config: DashScopeConfig,
     base: String,
-    /// `Bearer <key>`, marked sensitive so `http` never prints it.
-    auth: HeaderValue,
+    /// `Bearer <key>`, marked sensitive so `http` never prints it; shared by clones and replaced
+    /// when the key is rotated.
+    auth: Arc<RwLock<HeaderValue>>,
     http: reqwest::Client,
 }
 
@@ -110,6 +112,17 @@ impl fmt::Debug for DashScope {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
+}
+
+/// The `Authorization` value for `key`, marked sensitive.
+fn bearer(key: &str) -> Result<HeaderValue, DashScopeError> {
+    if key.trim().is_empty() {
+        return Err(DashScopeError::Setup("the API key is empty"));
+    }
+    let mut auth = HeaderValue::from_str(&format!("Bearer {}", key.trim()))
+        .map_err(|_| DashScopeError::Setup("the API key has characters a header cannot carry"))?;
+    auth.set_sensitive(true);
+    Ok(auth)
 }
 
 /// Whether repeating a call after it may have reached DashScope is harmless.
@@ -125,14 +138,7 @@ impl DashScope {
     /// Fails with [`DashScopeError::Setup`] on an empty or unusable key, a base URL that is not
     /// http(s), or when the HTTP client cannot be built.
     pub fn new(config: DashScopeConfig) -> Result<Self, DashScopeError> {
-        if config.api_key.trim().is_empty() {
-            return Err(DashScopeError::Setup("the API key is empty"));
-        }
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", config.api_key.trim()))
-            .map_err(|_| {
-                DashScopeError::Setup("the API key has characters a header cannot carry")
-            })?;
-        auth.set_sensitive(true);
+        let auth = Arc::new(RwLock::new(bearer(&config.api_key)?));
         let base = config.base_url.trim().trim_end_matches('/').to_owned();
         match reqwest::Url::parse(&base) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => {}
@@ -150,6 +156,18 @@ impl DashScope {
             auth,
             http,
         })
+    }
+
+    /// Uses `key` from now on, in this client and its clones (a rotated key read again from the
+    /// secret store). Refuses, keeping the old key, an empty or unusable one.
+    pub fn set_api_key(&self, key: &str) -> Result<(), DashScopeError> {
+        let value = bearer(key)?;
+        *self.auth.write().unwrap_or_else(|e| e.into_inner()) = value;
+        Ok(())
+    }
+
+    fn auth(&self) -> HeaderValue {
+        self.auth.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The configuration this client was built with (its Debug redacts the key).
@@ -237,7 +255,7 @@ impl DashScope {
         // No X-DashScope-Async here: the header belongs to creates only.
         let answer: TaskAnswer = self
             .call("query", Call::Idempotent, || {
-                self.http.get(&url).header(AUTHORIZATION, self.auth.clone())
+                self.http.get(&url).header(AUTHORIZATION, self.auth())
             })
             .await?;
         let output = answer.output.ok_or(DashScopeError::Protocol {
@@ -332,7 +350,7 @@ impl DashScope {
             .call("describe-character", Call::Idempotent, || {
                 self.http
                     .post(&url)
-                    .header(AUTHORIZATION, self.auth.clone())
+                    .header(AUTHORIZATION, self.auth())
                     .header(CONTENT_TYPE, "application/json")
                     .body(body.clone())
             })
@@ -437,7 +455,7 @@ impl DashScope {
             .call(what, Call::Create, || {
                 self.http
                     .post(&url)
-                    .header(AUTHORIZATION, self.auth.clone())
+                    .header(AUTHORIZATION, self.auth())
                     .header(CONTENT_TYPE, "application/json")
                     .header("X-DashScope-Async", "enable")
                     .body(body.clone())
