@@ -22,8 +22,11 @@ pub struct Claims {
 
 /// Issues tokens with the current secret and verifies them with it or, during a rotation, with
 /// the previous one, so tokens issued before a rotation keep working until they expire.
+///
+/// An empty secret is no key at all: such a `Tokens` issues nothing and verifies nothing (the
+/// functions that never see a token, like the transcoder, are given no key).
 pub struct Tokens {
-    keys: RwLock<Arc<Keys>>,
+    keys: RwLock<Option<Arc<Keys>>>,
     validation: Validation,
     ttl_secs: u64,
 }
@@ -52,7 +55,7 @@ impl Tokens {
         validation.set_required_spec_claims(&["exp", "iss"]);
         validation.leeway = 0;
         Self {
-            keys: RwLock::new(Arc::new(Keys::new(secret, None))),
+            keys: RwLock::new((!secret.is_empty()).then(|| Arc::new(Keys::new(secret, None)))),
             validation,
             ttl_secs,
         }
@@ -61,10 +64,10 @@ impl Tokens {
     /// Signs with `current` from now on; verifies with `current` and `previous`.
     pub fn rotate(&self, current: &[u8], previous: Option<&[u8]>) {
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) =
-            Arc::new(Keys::new(current, previous));
+            (!current.is_empty()).then(|| Arc::new(Keys::new(current, previous)));
     }
 
-    fn keys(&self) -> Arc<Keys> {
+    fn keys(&self) -> Option<Arc<Keys>> {
         self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -83,17 +86,20 @@ impl Tokens {
 
     /// Signs arbitrary claims (tests use it to forge expired or odd tokens with the real key).
     pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
+        let keys = self.keys().ok_or_else(|| {
+            anyhow::anyhow!("no JWT key is configured (EMO_JWT_SECRET or EMO_JWT_SECRET_ID)")
+        })?;
         Ok(encode(
             &Header::new(Algorithm::HS256),
             claims,
-            &self.keys().encoding,
+            &keys.encoding,
         )?)
     }
 
     /// The claims of a token that is well-formed, HS256-signed with our key, issued by "emo" and
     /// not expired; `None` for anything else. Revocation is checked by the caller against the store.
     pub fn verify(&self, token: &str) -> Option<Claims> {
-        self.keys()
+        self.keys()?
             .decoding
             .iter()
             .find_map(|key| decode::<Claims>(token, key, &self.validation).ok())
@@ -177,6 +183,14 @@ mod tests {
         t.rotate(&[3; 32], Some(&[2; 32]));
         assert!(t.verify(&first).is_none(), "two rotations later it is gone");
         assert!(t.verify(&second).is_some());
+    }
+
+    #[test]
+    fn without_a_key_nothing_is_issued_or_verified() {
+        let t = Tokens::new(b"", 3600);
+        assert!(t.issue(&user(), now()).is_err());
+        let token = Tokens::new(&[1; 32], 3600).issue(&user(), now()).unwrap();
+        assert!(t.verify(&token).is_none());
     }
 
     #[test]
