@@ -2,7 +2,8 @@
 # Starts the pinned local AWS emulator (ministack: DynamoDB, S3, SQS, Lambda) on 127.0.0.1 and
 # prints the environment that points the AWS SDK at it, for `eval`:
 #
-#   eval "$(bash infra/emulator.sh start)"   # exports AWS_ENDPOINT_URL, credentials, EMO_EMULATOR_PID
+#   eval "$(bash infra/emulator.sh start)"   # exports AWS_ENDPOINT_URL, credentials, EMO_EMULATOR_PID,
+#                                            # EMO_EMULATOR_PYTHON (its Python, for infra/localcloud.py)
 #   bash infra/emulator.sh stop              # stops the one started from this shell
 #
 # Nothing but the test scripts needs it; the emulator keeps its state in memory only.
@@ -37,7 +38,7 @@ PY
       kill "$pid" 2>/dev/null || true
       exit 1
     fi
-    echo "export AWS_ENDPOINT_URL=http://127.0.0.1:$port AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true EMO_EMULATOR_PID=$pid EMO_EMULATOR_LOG=$log"
+    echo "export EMO_EMULATOR_PYTHON=$bin/python AWS_ENDPOINT_URL=http://127.0.0.1:$port AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true EMO_EMULATOR_PID=$pid EMO_EMULATOR_LOG=$log"
     echo "ministack $MINISTACK_VERSION listening on 127.0.0.1:$port (log: $log)" >&2
     ;;
   stop)

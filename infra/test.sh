@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need, starts the local AWS
-# emulator, fuzzes the contract with schemathesis against a fresh emo-local, then runs every test
-# of the workspace against both backends (its summary is the last line), and stops the emulator.
+# emulator, fuzzes the contract with schemathesis against a fresh emo-local, builds the function
+# binaries, then runs every test of the workspace against both backends, the local cloud run
+# (template.yaml deployed on the emulator with those binaries as Lambdas) among them; nextest's
+# summary is the last line. The emulator is stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,5 +13,8 @@ trap 'bash infra/emulator.sh stop' EXIT
 
 # The contract, fuzzed: schemathesis against a fresh emo-local (about 2 minutes).
 bash infra/schemathesis.sh
+
+# The function binaries, which the local cloud run deploys as Lambdas on the emulator.
+cargo build --workspace --bins --locked
 
 cargo nextest run --workspace --locked --no-fail-fast "$@"

@@ -1,5 +1,6 @@
 //! `emo-infra`'s integration tests: one binary, modules per subject.
 
+mod cloud;
 mod dashscope;
 mod emo_gif;
 mod env;
