@@ -88,6 +88,10 @@ pub struct JobSettings {
     /// ends FAILED and the message is left to the queue's dead-letter redrive. On AWS it equals the
     /// queue's `maxReceiveCount` (the template sets both from one parameter).
     pub max_receives: u32,
+    /// `EMO_RETRY_BASE_SECS`: a job message that failed for now is retried this long after its
+    /// first delivery, twice as long after its second, and so on (at most 5 minutes), instead of
+    /// after the queue's visibility timeout.
+    pub retry_base: Duration,
     /// `EMO_LEASE_SECS`: how long a worker owns a submit or transcode step before another may
     /// take it over (it must exceed the longest such step).
     pub lease: Duration,
@@ -282,6 +286,7 @@ impl Settings {
                 deadline: env.secs("EMO_JOB_DEADLINE_SECS", 30 * 60, 60..=24 * 3600)?,
                 poll_interval: env.secs("EMO_POLL_INTERVAL_SECS", 10, 1..=900)?,
                 max_receives: env.parse("EMO_MAX_RECEIVES", 5)?,
+                retry_base: env.secs("EMO_RETRY_BASE_SECS", 30, 1..=300)?,
                 lease: env.secs("EMO_LEASE_SECS", 180, 10..=3600)?,
                 retention: Duration::from_secs(
                     24 * 3600 * env.parse::<u64>("EMO_JOB_RETENTION_DAYS", 30)?.max(1),

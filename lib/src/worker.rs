@@ -118,6 +118,25 @@ pub async fn handle(state: &AppState, body: &str, receive_count: u32) -> Result<
     .await
 }
 
+/// The longest a failed job message waits before its next delivery.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
+
+/// How long a message that failed for now on its `receive_count`-th delivery waits before the
+/// next: `base`, doubling with every delivery, at most [`MAX_RETRY_DELAY`].
+pub fn retry_delay(base: Duration, receive_count: u32) -> Duration {
+    let doublings = receive_count.saturating_sub(1).min(16);
+    base.saturating_mul(1 << doublings).min(MAX_RETRY_DELAY)
+}
+
+/// When the queue should deliver a message again after `handle` failed on it: a passing failure
+/// backs off; a given-up or malformed message comes back at once, to be dead-lettered.
+fn next_delivery(state: &AppState, failure: &Retry, receive_count: u32) -> Duration {
+    match failure {
+        Retry::Later(_) => retry_delay(state.settings.jobs.retry_base, receive_count),
+        Retry::GaveUp(_) | Retry::Malformed(_) => Duration::ZERO,
+    }
+}
+
 /// The DashScope client, or a retry if this process has no key (the transcoder checks at start).
 fn dashscope(state: &AppState) -> Result<&crate::dashscope::DashScope, Retry> {
     state
@@ -539,14 +558,22 @@ pub async fn handle_sqs_event(state: &AppState, event: SqsEvent) -> SqsBatchResp
                 .unwrap_or(1);
             let body = record.body.unwrap_or_default();
             // `handle` logs why inside the job's span; a malformed body has no job to name.
-            match handle(state, &body, receive_count).await {
-                Ok(()) => None,
-                Err(Retry::Malformed(why)) => {
-                    tracing::error!(message_id = %id, error = %why, "malformed job message");
-                    Some(id)
-                }
-                Err(_) => Some(id),
+            let failure = match handle(state, &body, receive_count).await {
+                Ok(()) => return None,
+                Err(e) => e,
+            };
+            if let Retry::Malformed(why) = &failure {
+                tracing::error!(message_id = %id, error = %why, "malformed job message");
             }
+            // Reported as failed, it comes back when its visibility says: sooner than the
+            // queue's timeout (six times the function's) for a passing failure.
+            if let Some(receipt) = &record.receipt_handle {
+                let delay = next_delivery(state, &failure, receive_count);
+                if let Err(e) = state.queue.retry_after(receipt, delay).await {
+                    tracing::warn!(message_id = %id, error = %anyhow::Error::from(e), "could not set when the message comes back");
+                }
+            }
+            Some(id)
         }))
         .await;
     let mut response = SqsBatchResponse::default();
@@ -601,7 +628,11 @@ pub async fn run_local(
                     Err(e @ (Retry::GaveUp(_) | Retry::Malformed(_))) => {
                         tracing::error!(error = %e, "message dropped")
                     }
-                    Err(_) => {
+                    Err(e) => {
+                        let delay = next_delivery(&state, &e, d.receive_count);
+                        if let Err(e) = state.queue.retry_after(&d.receipt, delay).await {
+                            tracing::warn!(error = %anyhow::Error::from(e), "could not set when the message comes back");
+                        }
                         drop(permit);
                         return;
                     }
@@ -615,4 +646,18 @@ pub async fn run_local(
     }
     // Let the handlers in flight finish.
     let _ = limit.acquire_many(concurrency.max(1) as u32).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_message_backs_off_doubling_up_to_five_minutes() {
+        let base = Duration::from_secs(30);
+        let delays: Vec<u64> = (1..=7).map(|n| retry_delay(base, n).as_secs()).collect();
+        assert_eq!(delays, [30, 60, 120, 240, 300, 300, 300]);
+        assert_eq!(retry_delay(base, 0), base);
+        assert_eq!(retry_delay(base, u32::MAX), MAX_RETRY_DELAY);
+    }
 }

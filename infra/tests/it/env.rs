@@ -31,6 +31,7 @@ fn settings(vars: &[(&str, &str)]) -> Settings {
         ("EMO_POLL_INTERVAL_SECS", "1"),
         ("EMO_LEASE_SECS", "10"),
         ("EMO_MAX_RECEIVES", "3"),
+        ("EMO_RETRY_BASE_SECS", "1"),
         ("EMO_JWT_SECRET", SECRET),
         ("DASHSCOPE_API_KEY", "sk-test-key-never-shown"),
         ("DASHSCOPE_TIMEOUT_SECS", "2"),

@@ -200,6 +200,10 @@ pub trait JobQueue: Send + Sync {
 
     /// Acknowledges a delivery so it is not delivered again.
     async fn delete(&self, receipt: &str) -> Result<(), StoreError>;
+
+    /// Makes an unfinished delivery visible again after `delay` instead of after the queue's
+    /// visibility timeout (at most 12 hours).
+    async fn retry_after(&self, receipt: &str, delay: Duration) -> Result<(), StoreError>;
 }
 
 /// The longest delay a queue message can have (SQS's limit).

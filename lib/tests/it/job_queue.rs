@@ -109,6 +109,40 @@ async fn an_unacknowledged_message_comes_back_after_the_visibility_timeout(
     assert!(after.is_empty(), "{after:?}");
 }
 
+async fn a_delivery_retried_after_a_delay_comes_back_then_and_not_at_the_visibility_timeout(
+    queue: Arc<dyn JobQueue>,
+) {
+    queue.send("backoff", Duration::ZERO).await.unwrap();
+    let first = receive_within(&*queue, 10, Duration::from_secs(5)).await;
+    assert_eq!(bodies(&first), ["backoff"]);
+    let asked = Instant::now();
+    queue
+        .retry_after(&first[0].receipt, Duration::from_secs(4))
+        .await
+        .unwrap();
+    // Past the 1 s visibility timeout it is still hidden...
+    tokio::time::sleep(VISIBILITY * 2).await;
+    let hidden = queue.receive(10, Duration::ZERO).await.unwrap();
+    assert!(hidden.is_empty(), "back after {:?}", asked.elapsed());
+    // ...and it comes back after the delay asked for.
+    let second = receive_within(&*queue, 10, Duration::from_secs(10)).await;
+    assert_eq!(bodies(&second), ["backoff"]);
+    assert_eq!(second[0].receive_count, 2);
+    assert!(
+        asked.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+
+    // Zero makes it visible at once.
+    queue
+        .retry_after(&second[0].receipt, Duration::ZERO)
+        .await
+        .unwrap();
+    let third = queue.receive(10, Duration::from_millis(500)).await.unwrap();
+    assert_eq!(bodies(&third), ["backoff"]);
+}
+
 async fn a_deleted_message_never_comes_back(queue: Arc<dyn JobQueue>) {
     queue.send("done", Duration::ZERO).await.unwrap();
     let done = receive_within(&*queue, 10, Duration::from_secs(5)).await;
@@ -224,6 +258,7 @@ contract!(
     a_sent_message_is_received_with_receive_count_one,
     a_delayed_message_is_received_only_after_its_delay,
     an_unacknowledged_message_comes_back_after_the_visibility_timeout,
+    a_delivery_retried_after_a_delay_comes_back_then_and_not_at_the_visibility_timeout,
     a_deleted_message_never_comes_back,
     a_receive_returns_at_most_max_messages,
     concurrent_receivers_get_different_messages,

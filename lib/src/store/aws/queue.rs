@@ -98,4 +98,16 @@ impl JobQueue for SqsJobQueue {
             .map_err(|e| sdk_err("DeleteMessage", e))?;
         Ok(())
     }
+
+    async fn retry_after(&self, receipt: &str, delay: Duration) -> Result<(), StoreError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(delay.as_secs().min(12 * 3600) as i32)
+            .send()
+            .await
+            .map_err(|e| sdk_err("ChangeMessageVisibility", e))?;
+        Ok(())
+    }
 }

@@ -92,4 +92,18 @@ impl JobQueue for LocalJobQueue {
             .await?;
         Ok(())
     }
+
+    async fn retry_after(&self, receipt: &str, delay: Duration) -> Result<(), StoreError> {
+        let receipt = receipt.to_owned();
+        let visible_at = now_ms() + delay.as_millis() as i64;
+        self.db
+            .call(move |conn| {
+                Ok(conn.execute(
+                    "UPDATE queue SET visible_at = ?2 WHERE receipt = ?1",
+                    params![receipt, visible_at],
+                )?)
+            })
+            .await?;
+        Ok(())
+    }
 }
