@@ -163,7 +163,8 @@ if [ "$check" = 1 ]; then
     # The transcoder's own code (ffmpeg-sidecar parses this ffmpeg's log) through the layer's binary.
     printf '#!/bin/sh\nexec %s "$@"\n' "${run[*]}" >"$work/ffmpeg"
     chmod +x "$work/ffmpeg"
-    "$emo_gif" "$work/clip-624x624.mp4" "$work/sticker.gif" --ffmpeg "$work/ffmpeg" | sed 's/^/check: emo-gif: /'
+    echo "check: emo-gif through this ffmpeg: $("$emo_gif" "$work/clip-624x624.mp4" "$work/sticker.gif" \
+      --ffmpeg "$work/ffmpeg" | grep -E '^(bytes|width|height|frames|passes):' | tr '\n' ' ')"
   else
     echo "check: no target/*/emo-gif built; skipped the sticker through the transcoder's code"
   fi
