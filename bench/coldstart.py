@@ -337,7 +337,14 @@ def provision(prefix: str) -> dict[str, str]:
     s3.create_bucket(Bucket=bucket)
     queue_url = sqs.create_queue(QueueName=f"{prefix}-jobs",
                                  Attributes={"VisibilityTimeout": "720"})["QueueUrl"]
+    # The keys live in Secrets Manager and are read at cold start, as template.yaml has it.
+    sm = session.create_client("secretsmanager", region_name=region, endpoint_url=endpoint)
+    jwt = sm.create_secret(Name=f"{prefix}/jwt", SecretString=JWT_SECRET)["ARN"]
+    key = sm.create_secret(Name=f"{prefix}/dashscope",
+                           SecretString="sk-coldstart-bench-not-a-key")["ARN"]
     return {
+        "JWT_SECRET_ARN": jwt,
+        "DASHSCOPE_SECRET_ARN": key,
         "EMO_USERS_TABLE": users,
         "EMO_JOBS_TABLE": jobs,
         "EMO_BUCKET": bucket,
@@ -391,7 +398,6 @@ def main() -> int:
         "AWS_LAMBDA_LOG_FORMAT": "JSON",  # template.yaml: LoggingConfig LogFormat JSON
         "RUST_LOG": "info",
         "EMO_BACKEND": "aws",
-        "EMO_JWT_SECRET": JWT_SECRET,
         # 2 creates per run and function would hit the per-user allowances (3 active, 30 a day).
         "EMO_MAX_ACTIVE_JOBS": "100",
         "EMO_MAX_DAILY_JOBS": "100000",
@@ -402,13 +408,19 @@ def main() -> int:
         if k in os.environ:
             base_env[k] = os.environ[k]
 
+    jwt_arn = base_env.pop("JWT_SECRET_ARN")
+    dashscope_arn = base_env.pop("DASHSCOPE_SECRET_ARN")
+
     def env_for(function: str) -> dict[str, str]:
         env = {**base_env, "AWS_LAMBDA_FUNCTION_NAME": f"emo-{function}"}
+        # As template.yaml: the functions that issue or check tokens read the JWT key.
+        if function not in ("register", "transcoder"):
+            env["EMO_JWT_SECRET_ID"] = jwt_arn
         if function == "transcoder":
             # The layer's ffmpeg, as on Lambda (/opt/bin on PATH); DashScope is never reached by
             # the batch below, but the transcoder refuses to start without a key.
             env["PATH"] = f"{args.ffmpeg_dir}:{env['PATH']}"
-            env["DASHSCOPE_API_KEY"] = "sk-coldstart-bench-not-a-key"
+            env["DASHSCOPE_API_KEY_SECRET_ID"] = dashscope_arn
             env["DASHSCOPE_BASE_URL"] = "http://127.0.0.1:9/api/v1"
         return env
 
