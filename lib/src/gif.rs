@@ -170,11 +170,11 @@ struct Frames {
 
 /// Cheap measures of how hard a clip is to compress, taken from the decoded frames.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Content {
+struct Content {
     /// Mean absolute luma difference between consecutive frames (0-255): motion and noise.
-    pub motion: f64,
+    motion: f64,
     /// Mean absolute luma difference between neighbouring pixels (0-255): spatial detail.
-    pub detail: f64,
+    detail: f64,
 }
 
 /// Accumulates [`Content`] one RGBA frame at a time, keeping only the previous frame's luma.
