@@ -343,7 +343,6 @@ fn gif_settings(env: &Env<'_>) -> Result<crate::gif::GifSettings, SettingsError>
         quality: env.parse("EMO_GIF_QUALITY", d.quality)?,
         min_quality: env.parse("EMO_GIF_MIN_QUALITY", d.min_quality)?,
         min_fps: env.parse("EMO_GIF_MIN_FPS", d.min_fps)?,
-        ..d
     };
     g.validate().map_err(|e| {
         bad(

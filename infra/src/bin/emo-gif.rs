@@ -3,7 +3,8 @@
 //! operators can try settings on their own clips and the benchmark measures what production runs.
 //!
 //! Prints one `name: value` line per fact (bytes, size, frames, quality, fps, passes, wall and
-//! CPU time, peak RSS); argument errors print the usage and exit 2, a failed conversion exits 1.
+//! CPU time, peak RSS); `RUST_LOG=emo::gif=debug` also logs the trial and each encode pass on
+//! stderr. Argument errors print the usage and exit 2, a failed conversion exits 1.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,7 +19,7 @@ usage: emo-gif IN.mp4 OUT.gif [--max-side N] [--fps N] [--max-bytes N] [--qualit
 
 Converts IN.mp4 into the sticker the transcoder would make. Defaults come from EMO_GIF_MAX_SIDE,
 EMO_GIF_FPS, EMO_GIF_MAX_BYTES, EMO_GIF_QUALITY, EMO_GIF_MIN_QUALITY, EMO_GIF_MIN_FPS and
-EMO_FFMPEG, as in the transcoder (240, 10, 512000, 90, 40, 5, ffmpeg on PATH).";
+EMO_FFMPEG, as in the transcoder (240, 10, 512000, 90, 30, 5, ffmpeg on PATH).";
 
 struct Args {
     input: PathBuf,
@@ -28,6 +29,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // `RUST_LOG=emo::gif=debug` shows the trial and every pass on stderr.
+    emo::telemetry::init_local();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "-h" || a == "--help") {
         println!("{USAGE}");
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
     println!("quality: {}", sticker.quality);
     println!("fps: {}", sticker.fps);
     println!("passes: {}", sticker.passes);
+    println!("trial_frames: {}", sticker.trial_frames);
     println!("wall_s: {:.3}", wall.as_secs_f64());
     println!("cpu_s: {:.3}", used.cpu_s);
     println!("peak_rss_mb: {:.1}", used.self_peak_mb);
