@@ -11,16 +11,12 @@ use emo::worker::MSG_GAVE_UP;
 use emo_infra::standin::{Standin, StandinConfig};
 use serde_json::{Value, json};
 
-use crate::env::assert_sticker;
+use crate::env::{assert_sticker, emulator_configured, unique};
 
 /// The emulator's Python and the directory of the function binaries; `None` outside CI without
 /// an emulator.
 fn prerequisites() -> Option<(String, PathBuf)> {
-    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the local cloud run, but AWS_ENDPOINT_URL is unset"
-        );
+    if !emulator_configured() {
         return None;
     }
     let python = std::env::var("EMO_EMULATOR_PYTHON")
@@ -97,7 +93,7 @@ async fn the_call_flow_runs_through_the_deployed_lambdas_and_a_given_up_job_land
         return;
     };
     let standin = Standin::start(StandinConfig::default()).await.unwrap();
-    let stack = format!("emo-cloud-{}", std::process::id());
+    let stack = unique("emo-cloud");
     let deployed = Command::new(&python)
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),

@@ -49,7 +49,21 @@ fn settings(vars: &[(&str, &str)]) -> Settings {
     .expect("test settings are valid")
 }
 
-fn unique(prefix: &str) -> String {
+/// Whether an AWS emulator is configured (`AWS_ENDPOINT_URL`). Outside CI the aws tests skip
+/// without one; under CI its absence fails them.
+pub fn emulator_configured() -> bool {
+    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the AWS emulator tests, but AWS_ENDPOINT_URL is unset"
+        );
+        return false;
+    }
+    true
+}
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
@@ -95,11 +109,7 @@ impl JobEnv {
     /// On the aws backend (fresh tables, bucket, queue in the emulator), worker not started; `None`
     /// when no emulator is configured outside CI.
     pub async fn aws(extra: &[(&str, &str)]) -> Option<Self> {
-        if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must run the AWS emulator tests, but AWS_ENDPOINT_URL is unset"
-            );
+        if !emulator_configured() {
             return None;
         }
         let conf = emo::store::aws::sdk_config().await;

@@ -8,7 +8,7 @@ use emo::AppState;
 use emo::settings::Settings;
 use serde_json::json;
 
-use crate::env::{call, post};
+use crate::env::{call, emulator_configured, post, unique};
 use emo_infra::standin::{Standin, StandinConfig};
 
 const JWT_1: &str = "first-jwt-key-first-jwt-key-first-jwt-key";
@@ -17,26 +17,10 @@ const JWT_3: &str = "third-jwt-key-third-jwt-key-third-jwt-key!";
 
 /// `None` outside CI without an emulator, like every aws test.
 async fn emulator() -> Option<aws_config::SdkConfig> {
-    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the AWS emulator tests, but AWS_ENDPOINT_URL is unset"
-        );
+    if !emulator_configured() {
         return None;
     }
     Some(emo::store::aws::sdk_config().await)
-}
-
-fn unique(what: &str) -> String {
-    format!("emo-test/{what}-{}-{}", std::process::id(), rand_suffix())
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        % 1_000_000_000
 }
 
 /// A function's state as its cold start builds it, from these variables.
@@ -81,20 +65,16 @@ async fn accepted(state: &AppState, token: &str) -> bool {
 async fn tokens_survive_a_jwt_key_rotation_and_instances_pick_the_new_key_up() {
     let Some(conf) = emulator().await else { return };
     let sm = Client::new(&conf);
-    let id = unique("jwt");
+    let id = unique("emo-test-jwt");
     sm.create_secret()
         .name(&id)
         .secret_string(JWT_1)
         .send()
         .await
         .unwrap();
-    let resources = emo::store::aws::provision(
-        &conf,
-        &format!("emo-sec-{}", rand_suffix()),
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    let resources = emo::store::aws::provision(&conf, &unique("emo-sec"), Duration::from_secs(10))
+        .await
+        .unwrap();
     let mut vars = resources.env().to_vec();
     vars.push(("EMO_JWT_SECRET_ID", &id));
 
@@ -164,7 +144,7 @@ async fn tokens_survive_a_jwt_key_rotation_and_instances_pick_the_new_key_up() {
 async fn the_transcoder_reads_the_dashscope_key_at_start_and_again_after_a_rotation() {
     let Some(conf) = emulator().await else { return };
     let sm = Client::new(&conf);
-    let (jwt_id, key_id) = (unique("jwt"), unique("dashscope"));
+    let (jwt_id, key_id) = (unique("emo-test-jwt"), unique("emo-test-dashscope"));
     for (id, value) in [(&jwt_id, JWT_1), (&key_id, "sk-first-key")] {
         sm.create_secret()
             .name(id)
@@ -221,7 +201,7 @@ async fn the_transcoder_reads_the_dashscope_key_at_start_and_again_after_a_rotat
     );
 
     // A secret that is missing stops the cold start, naming it.
-    let missing = unique("missing");
+    let missing = unique("emo-test-missing");
     let mut vars = vars.to_vec();
     vars[5] = ("DASHSCOPE_API_KEY_SECRET_ID", missing.as_str());
     let err = cold_start(&vars)
