@@ -22,10 +22,10 @@ pub struct Versions {
     pub previous: Option<String>,
 }
 
-/// Reads `id`'s `AWSCURRENT` value and, when it has one, its `AWSPREVIOUS`. Surrounding
-/// whitespace is dropped (a value pasted with its newline is the same key).
-pub async fn read(client: &Client, id: &str) -> anyhow::Result<Versions> {
-    let current = client
+/// Reads `id`'s `AWSCURRENT` value. Surrounding whitespace is dropped (a value pasted with its
+/// newline is the same key).
+pub async fn read_current(client: &Client, id: &str) -> anyhow::Result<String> {
+    client
         .get_secret_value()
         .secret_id(id)
         .send()
@@ -35,7 +35,13 @@ pub async fn read(client: &Client, id: &str) -> anyhow::Result<Versions> {
         .secret_string
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
-        .with_context(|| format!("secret {id:?} has no string value"))?;
+        .with_context(|| format!("secret {id:?} has no string value"))
+}
+
+/// Reads `id`'s `AWSCURRENT` value and, when it has one, its `AWSPREVIOUS` (for keys that must
+/// keep verifying what the previous one signed).
+pub async fn read(client: &Client, id: &str) -> anyhow::Result<Versions> {
+    let current = read_current(client, id).await?;
     let previous = match client
         .get_secret_value()
         .secret_id(id)

@@ -96,16 +96,16 @@ impl AppState {
             ..
         }) = &source
         {
-            settings.dashscope.api_key = Some(secrets::read(client, id).await?.current);
+            settings.dashscope.api_key = Some(secrets::read_current(client, id).await?);
         }
         let ports = match &conf {
             None => local_ports(&settings, &secret)?,
             Some(conf) => aws_ports(&settings, conf)?,
         };
         let mut state = Self::new(settings, ports, &secret)?;
-        state
-            .tokens
-            .rotate(&secret, previous.as_deref().map(str::as_bytes));
+        if let Some(previous) = &previous {
+            state.tokens.rotate(&secret, Some(previous.as_bytes()));
+        }
         state.secrets = source;
         Ok(state)
     }
@@ -136,9 +136,9 @@ impl AppState {
             }
         }
         if let (Some(id), Some(dashscope)) = (&source.dashscope_id, &self.dashscope) {
-            match secrets::read(&source.client, id).await {
-                Ok(v) => {
-                    if let Err(e) = dashscope.set_api_key(&v.current) {
+            match secrets::read_current(&source.client, id).await {
+                Ok(key) => {
+                    if let Err(e) = dashscope.set_api_key(&key) {
                         tracing::error!(secret = %id, error = %e, "the DashScope key is unusable; kept the old one");
                     }
                 }

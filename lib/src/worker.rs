@@ -103,8 +103,8 @@ pub async fn handle(state: &AppState, body: &str, receive_count: u32) -> Result<
         match (outcome, job_for_failing) {
             (Err(Retry::Later(why)), Some(job)) => {
                 tracing::error!(error = %why, "the last try failed too; giving the job up");
-                let fresh = state.jobs.get(&job.id).await?.unwrap_or(job);
-                finish_failed(state, fresh, MSG_GAVE_UP).await?;
+                // The step may have written the job meanwhile; `finish_failed` reads it again then.
+                finish_failed(state, job, MSG_GAVE_UP).await?;
                 Err(Retry::GaveUp(why))
             }
             (Err(e), _) => {
@@ -128,12 +128,16 @@ pub fn retry_delay(base: Duration, receive_count: u32) -> Duration {
     base.saturating_mul(1 << doublings).min(MAX_RETRY_DELAY)
 }
 
-/// When the queue should deliver a message again after `handle` failed on it: a passing failure
-/// backs off; a given-up or malformed message comes back at once, to be dead-lettered.
-fn next_delivery(state: &AppState, failure: &Retry, receive_count: u32) -> Duration {
-    match failure {
+/// Sets when the queue delivers a message again after `handle` failed on it: a passing failure
+/// backs off; a given-up or malformed message comes back at once, to be dead-lettered (on AWS)
+/// or dropped (locally). Failing to set it only leaves the queue's own visibility timeout.
+async fn reschedule(state: &AppState, receipt: &str, failure: &Retry, receive_count: u32) {
+    let delay = match failure {
         Retry::Later(_) => retry_delay(state.settings.jobs.retry_base, receive_count),
         Retry::GaveUp(_) | Retry::Malformed(_) => Duration::ZERO,
+    };
+    if let Err(e) = state.queue.retry_after(receipt, delay).await {
+        tracing::warn!(error = %anyhow::Error::from(e), "could not set when the message comes back");
     }
 }
 
@@ -568,10 +572,7 @@ pub async fn handle_sqs_event(state: &AppState, event: SqsEvent) -> SqsBatchResp
             // Reported as failed, it comes back when its visibility says: sooner than the
             // queue's timeout (six times the function's) for a passing failure.
             if let Some(receipt) = &record.receipt_handle {
-                let delay = next_delivery(state, &failure, receive_count);
-                if let Err(e) = state.queue.retry_after(receipt, delay).await {
-                    tracing::warn!(message_id = %id, error = %anyhow::Error::from(e), "could not set when the message comes back");
-                }
+                reschedule(state, receipt, &failure, receive_count).await;
             }
             Some(id)
         }))
@@ -629,10 +630,7 @@ pub async fn run_local(
                         tracing::error!(error = %e, "message dropped")
                     }
                     Err(e) => {
-                        let delay = next_delivery(&state, &e, d.receive_count);
-                        if let Err(e) = state.queue.retry_after(&d.receipt, delay).await {
-                            tracing::warn!(error = %anyhow::Error::from(e), "could not set when the message comes back");
-                        }
+                        reschedule(&state, &d.receipt, &e, d.receive_count).await;
                         drop(permit);
                         return;
                     }
