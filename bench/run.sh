@@ -4,20 +4,17 @@
 # writes bench/results.csv, bench/results.md and bench/results.png.
 # Media, wheels and tools are cached under ~/.cache/emo/sticker-bench (EMO_BENCH_CACHE overrides it).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "${BASH_SOURCE[0]}")/../infra/scripts/lib.sh"
+cd "$EMO_ROOT"
 cache="${EMO_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/emo/sticker-bench}"
 mkdir -p "$cache"
 
 bash infra/ensure-ffmpeg.sh
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
 if ! command -v gifsicle >/dev/null 2>&1 || [ ! -x /usr/bin/time ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq >&2
-  $sudo apt-get install -y -qq --no-install-recommends gifsicle time >&2
+  apt_install gifsicle time
 fi
 
-venv=$(bash infra/pytool.sh bench 'matplotlib==3.9.2')
+venv=$(pytool bench)
 
 echo "building emo-gif (release) and the DSSIM tool..." >&2
 cargo build --quiet --release -p emo-infra --bin emo-gif

@@ -10,6 +10,7 @@
 # Corpora grow in fuzz/corpus/<target> across runs, crashes land in fuzz/artifacts/<target>, and
 # each run's libFuzzer output in fuzz/logs/<target>.log; none of them is committed.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../infra/scripts/lib.sh"
 cd "$(dirname "$0")"
 
 seconds=${FUZZ_SECONDS:-60}
@@ -31,7 +32,7 @@ if ! cargo +nightly --version >/dev/null 2>&1; then
     echo "fuzzing needs a nightly Rust toolchain (rustup toolchain install nightly)" >&2
     exit 2
 fi
-command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --version 0.13.2
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
 
 # The default build is optimised with debug assertions and overflow checks on.
 flags=(--sanitizer "$sanitizer")

@@ -8,31 +8,17 @@
 #
 # Nothing but the test scripts needs it; the emulator keeps its state in memory only.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-MINISTACK_VERSION=1.5.33
-# ministack applies the SAM transform with it, so template.yaml itself deploys on the emulator.
-SAM_TRANSLATOR_VERSION=1.115.0
+. "$(dirname "${BASH_SOURCE[0]}")/scripts/lib.sh" # pins: MINISTACK_VERSION, SAM_TRANSLATOR_VERSION
 
 case "${1:-start}" in
   start)
-    bin="$(bash "$here/pytool.sh" ministack "ministack==$MINISTACK_VERSION" "aws-sam-translator==$SAM_TRANSLATOR_VERSION")"
-    port="${EMO_EMULATOR_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
+    bin="$(pytool ministack)"
+    port="${EMO_EMULATOR_PORT:-$(free_port)}"
     log="${TMPDIR:-/tmp}/emo-emulator-$port.log"
     # AWS_ENDPOINT_URL is handed down to the Lambda functions it runs, so their SDK calls come back here.
     AWS_ENDPOINT_URL=http://127.0.0.1:$port GATEWAY_PORT=$port BIND_HOST=127.0.0.1 nohup "$bin/ministack" >"$log" 2>&1 &
     pid=$!
-    if ! python3 - "$port" <<'PY'
-import sys, time, urllib.request
-url = f"http://127.0.0.1:{sys.argv[1]}/_ministack/health"
-for _ in range(200):
-    try:
-        urllib.request.urlopen(url, timeout=1).read()
-        sys.exit(0)
-    except Exception:
-        time.sleep(0.1)
-sys.exit(1)
-PY
-    then
+    if ! wait_http "http://127.0.0.1:$port/_ministack/health" "$pid" 20; then
       echo "the AWS emulator did not start; its log:" >&2
       cat "$log" >&2
       kill "$pid" 2>/dev/null || true

@@ -5,20 +5,19 @@
 # function's PATH) for the transcoder: target/ffmpeg-layer-ARCH.zip (default arm64, as in
 # template.yaml). The ffmpeg comes from the pinned PyPI wheel imageio-ffmpeg, which ships
 # John Van Sickle's static build (GPLv3) per platform; the wheel's hash is pinned too, so the
-# layer is the same bytes on every machine. Needs only PyPI (and Debian's packages for --check).
+# layer is the same bytes on every machine (pins: infra/scripts/pins.sh). Needs only PyPI (and,
+# for --check, Debian's packages and cargo).
 #
 # --check also runs the binary: natively when the host has that architecture, otherwise under
-# Debian's qemu-user-static (installed if missing). It prints `ffmpeg -version`, checks the H.264
-# decoder and the filters the transcoder uses, and decodes a 5 s 30 fps H.264 clip like
-# DashScope's with the transcoder's exact ffmpeg arguments (lib/src/gif.rs), counting the bytes
-# of the RGBA frames. If an emo-gif binary is built (target/{release,debug}/emo-gif), it also
-# makes a sticker with the transcoder's own code through that ffmpeg.
+# Debian's qemu-user-static (installed if missing). It prints `ffmpeg -version`, then builds
+# emo-gif (cargo build -p emo-infra --bin emo-gif, debug) and turns a 5 s 30 fps H.264 clip like
+# DashScope's, at 624x624 and 832x480, into a sticker with it through the layer's ffmpeg
+# (EMO_FFMPEG): the transcoder's own code, ffmpeg arguments and default settings, checking the
+# sticker's size and frame count.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/.." && pwd)"
-
-IMAGEIO_FFMPEG_VERSION=0.7.0 # the last release with static binaries (0.8 ships dynamic ones)
-FFMPEG_VERSION=7.0.2
+. "$(dirname "${BASH_SOURCE[0]}")/scripts/lib.sh" # pins: IMAGEIO_FFMPEG_*, FFMPEG_VERSION
+here="$EMO_ROOT/infra"
+root="$EMO_ROOT"
 
 arch=arm64
 check=0
@@ -28,7 +27,7 @@ for a in "$@"; do
     x86_64 | amd64) arch=x86_64 ;;
     --check) check=1 ;;
     -h | --help)
-      sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+      awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -43,24 +42,17 @@ case "$arch" in
     platform=manylinux2014_aarch64
     cpu=aarch64
     file_arch="ARM aarch64"
-    sha256=588a23c6a1c55a7cb51febfe97d3ef8dd5e7fa0ef7e14c7da8828e2886bdd3a3
+    sha256=$IMAGEIO_FFMPEG_SHA256_AARCH64
     ;;
   x86_64)
     platform=manylinux2014_x86_64
     cpu=x86_64
     file_arch="x86-64"
-    sha256=4e1f36bef7bedd4bc5dc25f60a8345d88f57133fa1e754f09b411ac61b854408
+    sha256=$IMAGEIO_FFMPEG_SHA256_X86_64
     ;;
 esac
 member="imageio_ffmpeg/binaries/ffmpeg-linux-$cpu-v$FFMPEG_VERSION"
 
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-apt_install() {
-  echo "installing $* (Debian)..." >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >&2
-}
 command -v file >/dev/null 2>&1 || apt_install file
 
 # 1. The wheel, checked against its pinned hash, cached.
@@ -113,61 +105,62 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 echo "layer: ${zip_path#"$root"/} ($(mib "$zip_bytes") zipped; bin/ffmpeg $(mib "$bin_bytes"), static $file_arch)"
 echo "ffmpeg $FFMPEG_VERSION-static (johnvansickle.com build, GPLv3) from imageio-ffmpeg==$IMAGEIO_FFMPEG_VERSION"
 
-# 3. Optionally prove that it runs and does the transcoder's job.
+# 3. Optionally prove that it runs and does the transcoder's job, with the transcoder's code.
 if [ "$check" = 1 ]; then
-  run=("$ffmpeg_bin")
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  # EMO_FFMPEG for emo-gif: the layer's binary itself, or a wrapper that runs it under qemu-user.
+  layer_ffmpeg="$ffmpeg_bin"
   if [ "$(uname -m)" != "$cpu" ]; then
     qemu="qemu-$cpu-static"
     command -v "$qemu" >/dev/null 2>&1 || apt_install qemu-user-static
-    run=("$qemu" "$ffmpeg_bin")
+    layer_ffmpeg="$work/ffmpeg"
+    printf '#!/usr/bin/env bash\nexec %q %q "$@"\n' "$(command -v "$qemu")" "$ffmpeg_bin" >"$layer_ffmpeg"
+    chmod +x "$layer_ffmpeg"
     echo "check: running bin/ffmpeg under $("$qemu" --version | head -1)"
   else
     echo "check: running bin/ffmpeg natively"
   fi
-  "${run[@]}" -hide_banner -version | head -1
-  decoders="$("${run[@]}" -hide_banner -decoders)"
-  filters="$("${run[@]}" -hide_banner -filters)"
-  grep -Eq '^ V[A-Z.]* h264 ' <<<"$decoders" || { echo "check: no h264 decoder" >&2; exit 1; }
-  for f in fps scale; do
-    grep -Eq "^ [A-Z.]+ $f " <<<"$filters" || { echo "check: no $f filter" >&2; exit 1; }
-  done
-  echo "check: h264 decoder, fps and scale filters present"
+  "$layer_ffmpeg" -hide_banner -version | head -1
 
-  # A clip like DashScope's, made by the host's ffmpeg (Debian's, libx264), so the layer's
-  # binary only has to decode.
+  echo "check: building emo-gif (the transcoder's code, lib/src/gif.rs)..." >&2
+  (cd "$root" && cargo build --locked --quiet -p emo-infra --bin emo-gif) >&2
+  emo_gif="${CARGO_TARGET_DIR:-$root/target}/debug/emo-gif"
+
+  # Clips like DashScope's, made by the host's ffmpeg (Debian's, libx264), so the layer's binary
+  # only has to decode.
   bash "$here/ensure-ffmpeg.sh"
-  work="$(mktemp -d)"
-  trap 'rm -rf "$work"' EXIT
+  fact() { sed -n "s/^$1: //p" <<<"$out"; } # one `name: value` line of emo-gif's report
   for size in 624x624 832x480; do
     clip="$work/clip-$size.mp4"
     ffmpeg -nostdin -loglevel error -f lavfi -i "testsrc2=size=$size:rate=30" -t 5 \
       -c:v libx264 -preset veryfast -pix_fmt yuv420p "$clip"
-    # The transcoder's arguments (lib/src/gif.rs `decode`, defaults: 240 px, 10 fps, 10 s cap).
-    start=$(date +%s%N)
-    "${run[@]}" -nostdin -hide_banner -loglevel error -i "$clip" -map 0:v:0 -an -sn -dn \
-      -filter "fps=10,scale=w='min(240,iw)':h='min(240,ih)':force_original_aspect_ratio=decrease:flags=lanczos" \
-      -frames:v 100 -pix_fmt rgba -f rawvideo -y "$work/frames-$size.rgba"
-    ms=$((($(date +%s%N) - start) / 1000000))
+    # The transcoder's settings are its defaults (template.yaml sets no EMO_GIF_*), so none leak
+    # in from this shell.
+    if ! out="$(env -u EMO_GIF_MAX_SIDE -u EMO_GIF_FPS -u EMO_GIF_MAX_BYTES -u EMO_GIF_QUALITY \
+      -u EMO_GIF_MIN_QUALITY -u EMO_GIF_MIN_FPS EMO_FFMPEG="$layer_ffmpeg" \
+      "$emo_gif" "$clip" "$work/sticker-$size.gif")"; then
+      echo "check: emo-gif failed on the $size clip through this ffmpeg" >&2
+      exit 1
+    fi
+    ow=$(fact width) oh=$(fact height) frames=$(fact frames) fps=$(fact fps)
+    for v in "$ow" "$oh" "$frames" "$fps"; do
+      [[ "$v" =~ ^[0-9]+$ ]] || { printf 'check: unexpected emo-gif report:\n%s\n' "$out" >&2; exit 1; }
+    done
+    # Scaled down into the transcoder's square with the clip's aspect ratio (rounded as ffmpeg's
+    # av_rescale does), and every frame of the 5 s decoded: 5 * fps at the sticker's rate.
     w=${size%x*} h=${size#*x}
-    if [ "$w" -ge "$h" ]; then ow=240 oh=$((h * 240 / w)); else oh=240 ow=$((w * 240 / h)); fi
-    want=$((50 * ow * oh * 4))
-    got=$(stat -c %s "$work/frames-$size.rgba")
-    [ "$got" = "$want" ] || { echo "check: $size decoded to $got bytes, expected $want (50 frames ${ow}x${oh} rgba)" >&2; exit 1; }
-    echo "check: decoded 5 s of $size H.264 to 50 rgba frames ${ow}x${oh} in ${ms} ms"
+    if [ "$w" -ge "$h" ]; then want_w=$ow want_h=$(((2 * h * ow + w) / (2 * w)))
+    else want_h=$oh want_w=$(((2 * w * oh + h) / (2 * h))); fi
+    if [ "$ow" -ge "$w" ] || [ "$oh" -ge "$h" ] || [ "$ow" != "$want_w" ] || [ "$oh" != "$want_h" ] ||
+      [ "$frames" != $((5 * fps)) ]; then
+      echo "check: the $size clip became ${ow}x${oh}, $frames frames at $fps fps;" \
+        "expected ${want_w}x${want_h} and $((5 * fps)) frames" >&2
+      exit 1
+    fi
+    echo "check: emo-gif, 5 s of $size H.264: ${ow}x${oh}, $frames frames at $fps fps," \
+      "$(fact bytes) bytes, $(fact passes) pass(es), $(fact wall_s) s"
   done
-  emo_gif=""
-  for b in "$root/target/release/emo-gif" "$root/target/debug/emo-gif"; do
-    [ -x "$b" ] && { emo_gif="$b"; break; }
-  done
-  if [ -n "$emo_gif" ]; then
-    # The transcoder's own code (ffmpeg-sidecar parses this ffmpeg's log) through the layer's binary.
-    printf '#!/bin/sh\nexec %s "$@"\n' "${run[*]}" >"$work/ffmpeg"
-    chmod +x "$work/ffmpeg"
-    echo "check: emo-gif through this ffmpeg: $("$emo_gif" "$work/clip-624x624.mp4" "$work/sticker.gif" \
-      --ffmpeg "$work/ffmpeg" | grep -E '^(bytes|width|height|frames|passes):' | tr '\n' ' ')"
-  else
-    echo "check: no target/*/emo-gif built; skipped the sticker through the transcoder's code"
-  fi
   echo "check: ok"
 fi
 

@@ -6,12 +6,13 @@
 # Exits non-zero on any error or lost job. Traffic goes to 127.0.0.1 only, bounded in count and
 # time. USERS, JOBS_PER_USER and SECONDS tune it.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "${BASH_SOURCE[0]}")/scripts/lib.sh"
+cd "$EMO_ROOT"
 bash infra/ensure-ffmpeg.sh
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+command -v wrk >/dev/null || apt_install wrk
 cargo build --release --locked -p emo-infra --bin emo-local
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 data=$(mktemp -d)
 log="$data/emo-local.log"
 EMO_ADDR=127.0.0.1:$port EMO_DATA_DIR="$data" RUST_LOG=warn EMO_WORKERS=2 \
@@ -19,8 +20,8 @@ EMO_ADDR=127.0.0.1:$port EMO_DATA_DIR="$data" RUST_LOG=warn EMO_WORKERS=2 \
   ./target/release/emo-local >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$data"' EXIT
-for _ in $(seq 1 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 base=http://127.0.0.1:$port
+wait_http "$base/openapi.yaml" "$pid" || { cat "$log" >&2; echo "emo-local did not start" >&2; exit 1; }
 
 echo "== flow: users registering, creating and polling at once"
 python3 infra/load/flow.py "$base"

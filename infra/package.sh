@@ -6,18 +6,17 @@
 #   bash infra/package.sh            # all seven functions
 #   bash infra/package.sh login      # just these
 #
-# cargo-lambda (with zig as the cross linker) comes from PyPI through infra/pytool.sh; the Rust
+# cargo-lambda (with zig as the cross linker) comes from PyPI into a venv (infra/pytool.sh); the Rust
 # standard library for aarch64 from rustup. `sam build` runs the same build per function.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-CARGO_LAMBDA_VERSION=1.9.2
+. "$(dirname "${BASH_SOURCE[0]}")/scripts/lib.sh"
+cd "$EMO_ROOT"
 functions=(register login change-password video-create video-create-with-prompt video-query transcoder)
 [ $# -gt 0 ] && functions=("$@")
 
-tools="$(bash infra/pytool.sh cargo-lambda "cargo-lambda==$CARGO_LAMBDA_VERSION")"
+tools="$(pytool cargo-lambda)"
 export PATH="$tools:$PATH"
-rustup target list --installed | grep -qx aarch64-unknown-linux-gnu ||
-  rustup target add aarch64-unknown-linux-gnu >&2
+rust_target aarch64-unknown-linux-gnu
 
 args=()
 for f in "${functions[@]}"; do args+=(--bin "$f"); done

@@ -6,9 +6,10 @@
 #
 # Usage: bash infra/schemathesis.sh [extra schemathesis run options]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "${BASH_SOURCE[0]}")/scripts/lib.sh"
+cd "$EMO_ROOT"
 
-st_bin=$(bash infra/pytool.sh schemathesis 'schemathesis==4.32.5')
+st_bin=$(pytool schemathesis)
 cargo build --locked --quiet -p emo-infra --bin emo-local
 emo_local="${CARGO_TARGET_DIR:-target}/debug/emo-local"
 
@@ -20,7 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 base="http://127.0.0.1:$port"
 # Cheap argon2 and a lockout that fuzzing login cannot reach; one worker, so the jobs that
 # fuzzing creates do not take the CPU from the server under test. No DASHSCOPE_API_KEY: the
@@ -32,12 +33,8 @@ env -u DASHSCOPE_API_KEY \
   EMO_WORKERS=1 RUST_LOG=warn NO_COLOR=1 \
   "$emo_local" 2>"$work/emo-local.log" &
 pid=$!
-for _ in $(seq 100); do
-  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
-    "$base/openapi.yaml" 2>/dev/null && break
-  kill -0 "$pid" 2>/dev/null || { cat "$work/emo-local.log" >&2; echo "emo-local did not start" >&2; exit 1; }
-  sleep 0.1
-done
+wait_http "$base/openapi.yaml" "$pid" 30 ||
+  { cat "$work/emo-local.log" >&2; echo "emo-local did not start" >&2; exit 1; }
 
 # A user for the protected routes: register, log in, keep the token.
 token=$(python3 - "$base" <<'PY'
