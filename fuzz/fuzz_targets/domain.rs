@@ -5,7 +5,8 @@
 
 use arbitrary::Arbitrary;
 use emo::domain::{Password, Phone};
-use emo::job::{self, JobId, RESOLUTIONS, VIDEO_SIZES};
+use emo::domain::{Resolution, VideoSize};
+use emo::job::JobId;
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]
@@ -65,24 +66,24 @@ fuzz_target!(|input: Input| {
         None => assert!(!is_job_id, "{s:?} refused"),
     }
 
-    match job::parse_size(Some(s)) {
+    match VideoSize::parse(Some(s)) {
         Ok(size) => {
             assert_eq!(size, s.trim());
-            assert!(VIDEO_SIZES.contains(&size.as_str()));
+            assert!(VideoSize::ALL.contains(&size.as_str()));
         }
         Err(e) => assert!(e.0.chars().count() < 200, "{e}"),
     }
 
-    match job::parse_resolution(Some(s)) {
+    match Resolution::parse(Some(s)) {
         Ok(r) => {
-            assert!(RESOLUTIONS.contains(&r.as_str()));
+            assert!(Resolution::ALL.contains(&r.as_str()));
             assert!(r.eq_ignore_ascii_case(s.trim()));
         }
         Err(e) => assert!(e.0.chars().count() < 200, "{e}"),
     }
 
     let max = usize::from(input.max);
-    match job::bounded_text("field", Some(s), max, input.required) {
+    match emo::domain::bounded_text("field", Some(s), max, input.required) {
         Ok(Some(v)) => {
             assert_eq!(v, s.trim());
             assert!(!v.is_empty() && v.chars().count() <= max);

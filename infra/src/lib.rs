@@ -1,6 +1,7 @@
 //! The local server behind `emo-local`: every route of the API on one port, served by the very
 //! handlers the Lambdas run (`emo::api`), so what works here works behind API Gateway.
 //!
+//! [`local`] holds what only `emo-local` has (its router, blob links and worker loop);
 //! [`standin`] is the offline DashScope stand-in that the dev server and the tests talk to when
 //! there is no API key.
 
@@ -16,9 +17,10 @@ use emo::web::form::MAX_BODY_BYTES;
 use http::StatusCode;
 use tokio::net::TcpListener;
 
+pub mod local;
 pub mod standin;
 
-/// The axum app: one fallback that hands every request to [`emo::api::route`].
+/// The axum app: one fallback that hands every request to [`local::router::route`].
 pub fn app(state: Arc<AppState>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(state)
 }
@@ -48,10 +50,9 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
                 lambda_http::Body::Binary(bytes.to_vec())
             };
             let req = lambda_http::Request::from_parts(parts, body);
-            emo::api::route(&state, req).await
+            local::router::route(&state, req).await
         }
-        Err(_) => emo::api::error_for_path(
-            &path,
+        Err(_) => emo::web::Envelope::of_path(&path).error(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!("request body is larger than {} MiB", MAX_BODY_BYTES >> 20),
         ),
@@ -73,31 +74,32 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
     Response::from_parts(parts, body)
 }
 
-/// With no `DASHSCOPE_API_KEY`, starts the offline stand-in and points `settings` at it (with a
-/// short poll interval unless one is set, so a sticker appears within seconds); with a key, does
-/// nothing. The stand-in lives as long as the returned handle.
-pub async fn standin_unless_keyed(
-    settings: &mut emo::settings::Settings,
-) -> anyhow::Result<Option<standin::StandinHandle>> {
-    if settings.dashscope.api_key.is_some() {
-        return Ok(None);
+/// `emo-local`'s state ([`emo::Role::Local`]) from the environment. With no DashScope key, starts
+/// the offline stand-in and points the worker at it (with a 1 s poll interval unless one is set,
+/// so a sticker appears within seconds); the stand-in lives as long as the returned handle.
+pub async fn local_state() -> anyhow::Result<(AppState, Option<standin::StandinHandle>)> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if env("DASHSCOPE_API_KEY").is_some() || env("DASHSCOPE_API_KEY_SECRET_ID").is_some() {
+        return Ok((AppState::from_env(emo::Role::Local).await?, None));
     }
     let config = standin::StandinConfig {
-        ffmpeg: settings.ffmpeg.clone(),
+        ffmpeg: env("EMO_FFMPEG").unwrap_or_else(|| "ffmpeg".into()).into(),
         ..Default::default()
     };
     let handle = standin::Standin::start(config).await?;
-    settings.dashscope.api_key = Some("offline-stand-in".into());
-    settings.dashscope.base_url = handle.base_url();
-    if std::env::var_os("EMO_POLL_INTERVAL_SECS").is_none() {
-        settings.jobs.poll_interval = std::time::Duration::from_secs(1);
-    }
+    let base_url = handle.base_url();
     tracing::warn!(
-        "DASHSCOPE_API_KEY is not set: using the offline DashScope stand-in at {} \
-         (stickers are generated test animations, not AI video)",
-        handle.base_url()
+        "DASHSCOPE_API_KEY is not set: using the offline DashScope stand-in at {base_url} \
+         (stickers are generated test animations, not AI video)"
     );
-    Ok(Some(handle))
+    let lookup = move |name: &str| match name {
+        "DASHSCOPE_API_KEY" => Some("offline-stand-in".to_owned()),
+        "DASHSCOPE_BASE_URL" => Some(base_url.clone()),
+        "EMO_POLL_INTERVAL_SECS" => env(name).or_else(|| Some("1".to_owned())),
+        _ => env(name),
+    };
+    let state = AppState::from_lookup(emo::Role::Local, &lookup).await?;
+    Ok((state, Some(handle)))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

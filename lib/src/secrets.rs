@@ -99,3 +99,34 @@ impl SecretSource {
         })
     }
 }
+
+/// The Secrets Manager id in `name`, checked against its plain alternative: it needs the aws
+/// backend, and it and `plain_name` (set when `plain_set`) cannot both be given.
+pub fn secret_id(
+    env: &crate::settings::Env<'_>,
+    backend: crate::store::Backend,
+    name: &'static str,
+    plain_set: bool,
+    plain_name: &str,
+) -> Result<Option<String>, crate::settings::SettingsError> {
+    use crate::settings::bad;
+    let id = env.get(name);
+    if id.is_some() && backend != crate::store::Backend::Aws {
+        return Err(bad(
+            name,
+            "is read from Secrets Manager, so needs EMO_BACKEND=aws",
+        ));
+    }
+    if id.is_some() && plain_set {
+        return Err(bad(name, format!("and {plain_name} are both set; set one")));
+    }
+    Ok(id)
+}
+
+/// `EMO_SECRET_REFRESH_SECS`: how old the secrets read from Secrets Manager may get before they
+/// are read again; read only by a process that reads a secret.
+pub fn refresh_interval(
+    env: &crate::settings::Env<'_>,
+) -> Result<Duration, crate::settings::SettingsError> {
+    env.secs("EMO_SECRET_REFRESH_SECS", 300, 30..=24 * 3600)
+}

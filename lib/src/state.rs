@@ -1,42 +1,171 @@
-//! `AppState`: the settings and the ports, built once per process (a Lambda's cold start, the local
-//! server's start) and borrowed by every request.
+//! `AppState`: what one process needs, built once (a Lambda's cold start, the local server's
+//! start) from the settings its [`Role`] reads, and borrowed by every request.
+//!
+//! Each Lambda names its role, and the role says which ports, which parts of authentication and
+//! which settings it uses: those are read and required, the rest never looked at, and a port it
+//! has no use for is [`Unconfigured`]. `emo-local` and the tests take [`Role::Local`]: everything.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
-use crate::auth::{Passwords, Tokens};
+use crate::auth::{AuthSettings, AuthUse, MIN_JWT_SECRET_LEN, Passwords, Tokens};
 use crate::clock::Clock;
-use crate::dashscope::{DashScope, DashScopeConfig};
+use crate::job::JobSettings;
 use crate::secrets::{self, SecretSource};
-use crate::settings::{Backend, MIN_JWT_SECRET_LEN, Settings};
+use crate::settings::Env;
 use crate::store::aws::{DynamoJobStore, DynamoUserStore, S3BlobStore, SqsJobQueue, sdk_config};
-use crate::store::local::{LocalBlobStore, LocalDb, LocalJobQueue, LocalJobStore, LocalUserStore};
-use crate::store::{BlobStore, JobQueue, JobStore, UserStore};
+use crate::store::settings::PortSet;
+use crate::store::unconfigured::Unconfigured;
+use crate::store::{
+    Backend, BlobStore, DailyQuota, JobQueue, JobStore, StoreSettings, TaskSlots, UserStore,
+};
+#[cfg(feature = "worker")]
+use crate::worker::Worker;
 
-/// The adapters behind the ports.
-#[derive(Clone)]
-pub struct Ports {
-    pub users: Arc<dyn UserStore>,
-    pub jobs: Arc<dyn JobStore>,
-    pub blobs: Arc<dyn BlobStore>,
-    pub queue: Arc<dyn JobQueue>,
-    /// The local backend's blob folder, which the local server also serves; `None` on aws.
-    pub local_blobs: Option<Arc<LocalBlobStore>>,
+/// What a process does; each Lambda has one, `emo-local` and the tests are [`Role::Local`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Register,
+    Login,
+    ChangePassword,
+    /// Both creates.
+    Create,
+    Query,
+    Transcoder,
+    /// Every route and the worker in one process.
+    Local,
+}
+
+/// What a role uses.
+struct Needs {
+    ports: PortSet,
+    auth: AuthUse,
+    job_api: bool,
+    worker: bool,
+}
+
+impl Role {
+    fn needs(self) -> Needs {
+        let none = PortSet::default();
+        let (ports, auth, job_api, worker) = match self {
+            Role::Register => (
+                PortSet {
+                    users: true,
+                    ..none
+                },
+                AuthUse {
+                    passwords: true,
+                    ..AuthUse::default()
+                },
+                false,
+                false,
+            ),
+            Role::Login => (
+                PortSet {
+                    users: true,
+                    ..none
+                },
+                AuthUse {
+                    passwords: true,
+                    lockout: true,
+                    tokens: true,
+                },
+                false,
+                false,
+            ),
+            Role::ChangePassword => (
+                PortSet {
+                    users: true,
+                    ..none
+                },
+                AuthUse {
+                    passwords: true,
+                    tokens: true,
+                    ..AuthUse::default()
+                },
+                false,
+                false,
+            ),
+            Role::Create => (
+                PortSet {
+                    users: true,
+                    quota: true,
+                    jobs: true,
+                    blobs: true,
+                    queue: true,
+                    ..none
+                },
+                AuthUse {
+                    tokens: true,
+                    ..AuthUse::default()
+                },
+                true,
+                false,
+            ),
+            Role::Query => (
+                PortSet {
+                    users: true,
+                    jobs: true,
+                    slots: true,
+                    blobs: true,
+                    ..none
+                },
+                AuthUse {
+                    tokens: true,
+                    ..AuthUse::default()
+                },
+                true,
+                false,
+            ),
+            Role::Transcoder => (
+                PortSet {
+                    jobs: true,
+                    slots: true,
+                    blobs: true,
+                    queue: true,
+                    ..none
+                },
+                AuthUse::default(),
+                false,
+                true,
+            ),
+            Role::Local => (
+                PortSet::ALL,
+                AuthUse {
+                    passwords: true,
+                    lockout: true,
+                    tokens: true,
+                },
+                true,
+                true,
+            ),
+        };
+        Needs {
+            ports,
+            auth,
+            job_api,
+            worker,
+        }
+    }
 }
 
 pub struct AppState {
-    pub settings: Settings,
+    pub role: Role,
+    pub store: StoreSettings,
+    pub auth: AuthSettings,
+    /// How jobs are created and shown (defaults where the role neither creates nor queries).
+    pub job_settings: JobSettings,
     pub users: Arc<dyn UserStore>,
+    pub quota: Arc<dyn DailyQuota>,
     pub jobs: Arc<dyn JobStore>,
+    pub slots: Arc<dyn TaskSlots>,
     pub blobs: Arc<dyn BlobStore>,
     pub queue: Arc<dyn JobQueue>,
-    pub local_blobs: Option<Arc<LocalBlobStore>>,
-    /// The DashScope client; `None` when no API key is configured (only the worker needs it).
-    pub dashscope: Option<DashScope>,
+    /// The worker's settings and DashScope client; `None` unless the role runs jobs and a
+    /// DashScope key is configured.
+    #[cfg(feature = "worker")]
+    pub worker: Option<Worker>,
     pub passwords: Passwords,
     pub tokens: Tokens,
     pub clock: Clock,
@@ -45,30 +174,97 @@ pub struct AppState {
     pub secrets: Option<SecretSource>,
 }
 
+/// The ports, as built for the backend.
+struct Ports {
+    users: Arc<dyn UserStore>,
+    quota: Arc<dyn DailyQuota>,
+    jobs: Arc<dyn JobStore>,
+    slots: Arc<dyn TaskSlots>,
+    blobs: Arc<dyn BlobStore>,
+    queue: Arc<dyn JobQueue>,
+}
+
 impl AppState {
-    /// Reads the settings from the environment and connects the adapters they name.
+    /// Reads `role`'s settings from the environment and connects the adapters they name.
     ///
     /// Fails, naming the setting, when one is missing or malformed, or when the local data dir
-    /// cannot be opened.
-    pub async fn from_env() -> anyhow::Result<Self> {
-        Self::from_settings(Settings::from_env()?).await
+    /// cannot be opened or a secret cannot be read.
+    pub async fn from_env(role: Role) -> anyhow::Result<Self> {
+        let lookup = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+        Self::from_lookup(role, &lookup).await
     }
 
-    pub async fn from_settings(mut settings: Settings) -> anyhow::Result<Self> {
-        let conf = match settings.backend {
+    /// As [`AppState::from_env`], from `vars` alone (the last value of a name wins): for tests.
+    pub async fn from_vars(role: Role, vars: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let owned: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = move |name: &str| {
+            owned
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        Self::from_lookup(role, &lookup).await
+    }
+
+    /// As [`AppState::from_env`], reading settings through `lookup`.
+    pub async fn from_lookup(
+        role: Role,
+        lookup: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> anyhow::Result<Self> {
+        let needs = role.needs();
+        let env = Env::new(lookup);
+        let store = StoreSettings::from_env(&env, needs.ports)?;
+        let auth = AuthSettings::from_env(&env, store.backend, needs.auth)?;
+        let job_settings = if needs.job_api {
+            JobSettings::from_env(&env)?
+        } else {
+            JobSettings::default()
+        };
+        #[cfg(feature = "worker")]
+        let worker_settings = if needs.worker {
+            Some(crate::worker::WorkerSettings::from_env(
+                &env,
+                store.backend,
+            )?)
+        } else {
+            None
+        };
+        #[cfg(not(feature = "worker"))]
+        anyhow::ensure!(
+            !needs.worker,
+            "this build cannot run jobs (it lacks the `worker` feature)"
+        );
+        #[cfg(feature = "worker")]
+        let dashscope_id = worker_settings
+            .as_ref()
+            .and_then(|w| w.dashscope.api_key_secret_id.clone());
+        #[cfg(not(feature = "worker"))]
+        let dashscope_id: Option<String> = None;
+        let uses_secrets = auth.jwt_secret_id.is_some() || dashscope_id.is_some();
+        let refresh = if uses_secrets {
+            secrets::refresh_interval(&env)?
+        } else {
+            std::time::Duration::from_secs(300)
+        };
+
+        let conf = match store.backend {
             Backend::Aws => Some(sdk_config().await),
             Backend::Local => None,
         };
         let source = conf.as_ref().and_then(|conf| {
             SecretSource::new(
                 aws_sdk_secretsmanager::Client::new(conf),
-                settings.jwt_secret_id.clone(),
-                settings.dashscope.api_key_secret_id.clone(),
-                settings.secret_refresh,
+                auth.jwt_secret_id.clone(),
+                dashscope_id.clone(),
+                refresh,
             )
         });
         let mut previous = None;
-        let secret = match (&settings.jwt_secret, &source) {
+        let secret = match (&auth.jwt_secret, &source) {
             (Some(s), _) => s.clone().into_bytes(),
             (
                 None,
@@ -86,28 +282,46 @@ impl AppState {
                 previous = v.previous;
                 v.current.into_bytes()
             }
-            // On aws a function without a key is one that never sees a token.
-            _ if conf.is_some() => Vec::new(),
-            _ => local_jwt_secret(&settings.data_dir)?,
+            // A function without a key is one that never sees a token.
+            _ if conf.is_some() || !needs.auth.tokens => Vec::new(),
+            _ => local_jwt_secret(&store)?,
         };
-        if let Some(SecretSource {
-            client,
-            dashscope_id: Some(id),
-            ..
-        }) = &source
-        {
-            settings.dashscope.api_key = Some(secrets::read_current(client, id).await?);
-        }
+        #[cfg(feature = "worker")]
+        let worker = match worker_settings {
+            Some(mut settings) => {
+                if let (Some(SecretSource { client, .. }), Some(id)) = (&source, &dashscope_id) {
+                    settings.dashscope.api_key = Some(secrets::read_current(client, id).await?);
+                }
+                Worker::new(settings)?
+            }
+            None => None,
+        };
         let ports = match &conf {
-            None => local_ports(&settings, &secret)?,
-            Some(conf) => aws_ports(&settings, conf)?,
+            None => local_ports(&store, &secret)?,
+            Some(conf) => aws_ports(&store, conf),
         };
-        let mut state = Self::new(settings, ports, &secret)?;
+        let tokens = Tokens::new(&secret, auth.jwt_ttl.as_secs());
         if let Some(previous) = &previous {
-            state.tokens.rotate(&secret, Some(previous.as_bytes()));
+            tokens.rotate(&secret, Some(previous.as_bytes()));
         }
-        state.secrets = source;
-        Ok(state)
+        Ok(Self {
+            role,
+            passwords: Passwords::new(auth.argon2)?,
+            tokens,
+            clock: Clock::default(),
+            secrets: source,
+            #[cfg(feature = "worker")]
+            worker,
+            users: ports.users,
+            quota: ports.quota,
+            jobs: ports.jobs,
+            slots: ports.slots,
+            blobs: ports.blobs,
+            queue: ports.queue,
+            store,
+            auth,
+            job_settings,
+        })
     }
 
     /// Reads the secrets again when the last read is older than `max_age` (nothing to do when
@@ -135,10 +349,11 @@ impl AppState {
                 ),
             }
         }
-        if let (Some(id), Some(dashscope)) = (&source.dashscope_id, &self.dashscope) {
+        #[cfg(feature = "worker")]
+        if let (Some(id), Some(worker)) = (&source.dashscope_id, &self.worker) {
             match secrets::read_current(&source.client, id).await {
                 Ok(key) => {
-                    if let Err(e) = dashscope.set_api_key(&key) {
+                    if let Err(e) = worker.dashscope.set_api_key(&key) {
                         tracing::error!(secret = %id, error = %e, "the DashScope key is unusable; kept the old one");
                     }
                 }
@@ -150,92 +365,97 @@ impl AppState {
         }
     }
 
-    /// Assembles a state from parts (tests use it to pick adapters and keys).
-    pub fn new(settings: Settings, ports: Ports, jwt_secret: &[u8]) -> anyhow::Result<Self> {
-        let dashscope = match &settings.dashscope.api_key {
-            Some(key) => {
-                let ds = &settings.dashscope;
-                let config = DashScopeConfig {
-                    base_url: ds.base_url.clone(),
-                    t2v_model: ds.t2v_model.clone(),
-                    i2v_model: ds.i2v_model.clone(),
-                    text_model: ds.text_model.clone(),
-                    timeout: ds.timeout,
-                    ..DashScopeConfig::new(key.clone())
-                };
-                Some(DashScope::new(config).context("setting DASHSCOPE_BASE_URL")?)
-            }
-            None => None,
-        };
-        Ok(Self {
-            passwords: Passwords::new(settings.argon2)?,
-            tokens: Tokens::new(jwt_secret, settings.jwt_ttl.as_secs()),
-            clock: Clock::default(),
-            secrets: None,
-            dashscope,
-            users: ports.users,
-            jobs: ports.jobs,
-            blobs: ports.blobs,
-            queue: ports.queue,
-            local_blobs: ports.local_blobs,
-            settings,
-        })
+    /// Reads the secrets again if they are due (`EMO_SECRET_REFRESH_SECS`).
+    pub async fn refresh_secrets_if_due(&self) {
+        if let Some(source) = &self.secrets {
+            self.refresh_secrets(source.every).await;
+        }
     }
 }
 
-/// The embedded adapters on `settings.data_dir`. Blob URLs are signed with a key derived from the
-/// JWT secret, so no second secret needs keeping.
-pub fn local_ports(settings: &Settings, jwt_secret: &[u8]) -> anyhow::Result<Ports> {
-    let db = LocalDb::open(&settings.data_dir)?;
+/// The embedded adapters on the data dir. Blob URLs are signed with a key derived from the JWT
+/// secret, so no second secret needs keeping.
+#[cfg(feature = "local")]
+fn local_ports(store: &StoreSettings, jwt_secret: &[u8]) -> anyhow::Result<Ports> {
+    use crate::store::local::{
+        LocalBlobStore, LocalDb, LocalJobQueue, LocalJobStore, LocalUserStore,
+    };
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+    let db = LocalDb::open(&store.data_dir)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(jwt_secret).expect("HMAC takes any key length");
     mac.update(b"emo local blob URLs");
     let blob_key = mac.finalize().into_bytes();
-    let blobs = Arc::new(LocalBlobStore::new(
-        settings.data_dir.join("blobs"),
-        &blob_key,
-    ));
+    let users = Arc::new(LocalUserStore::new(db.clone()));
+    let jobs = Arc::new(LocalJobStore::new(db.clone()));
     Ok(Ports {
-        users: Arc::new(LocalUserStore::new(db.clone())),
-        jobs: Arc::new(LocalJobStore::new(db.clone())),
-        blobs: blobs.clone(),
-        queue: Arc::new(LocalJobQueue::new(db, settings.jobs.lease)),
-        local_blobs: Some(blobs),
+        users: users.clone(),
+        quota: users,
+        jobs: jobs.clone(),
+        slots: jobs,
+        blobs: Arc::new(LocalBlobStore::new(
+            store.data_dir.join("blobs"),
+            &blob_key,
+            store.public_url.clone(),
+        )),
+        queue: Arc::new(LocalJobQueue::new(db, store.local_visibility)),
     })
 }
 
-/// The AWS adapters, on the tables, bucket and queue the settings name.
-pub fn aws_ports(settings: &Settings, conf: &aws_config::SdkConfig) -> anyhow::Result<Ports> {
-    let need = |v: &Option<String>, name: &str| {
-        v.clone()
-            .with_context(|| format!("setting {name}: is required when EMO_BACKEND=aws"))
-    };
+#[cfg(not(feature = "local"))]
+fn local_ports(_: &StoreSettings, _: &[u8]) -> anyhow::Result<Ports> {
+    unreachable!("StoreSettings refuses the local backend in a build without it")
+}
+
+/// The AWS adapters of the ports `store.ports` names, on the resources it names; the others are
+/// unconfigured.
+fn aws_ports(store: &StoreSettings, conf: &aws_config::SdkConfig) -> Ports {
     let dynamo = aws_sdk_dynamodb::Client::new(conf);
-    Ok(Ports {
-        users: Arc::new(DynamoUserStore::new(
+    let users = store
+        .users_table
+        .clone()
+        .map(|t| Arc::new(DynamoUserStore::new(dynamo.clone(), t)));
+    let jobs = store.jobs_table.clone().map(|t| {
+        Arc::new(DynamoJobStore::new(
             dynamo.clone(),
-            need(&settings.users_table, "EMO_USERS_TABLE")?,
-        )),
-        jobs: Arc::new(DynamoJobStore::new(
-            dynamo,
-            need(&settings.jobs_table, "EMO_JOBS_TABLE")?,
-            settings.jobs.retention.as_secs(),
-        )),
-        blobs: Arc::new(S3BlobStore::new(
-            S3BlobStore::client(conf),
-            need(&settings.bucket, "EMO_BUCKET")?,
-        )),
-        queue: Arc::new(SqsJobQueue::new(
-            aws_sdk_sqs::Client::new(conf),
-            need(&settings.queue_url, "EMO_QUEUE_URL")?,
-        )),
-        local_blobs: None,
-    })
+            t,
+            store.retention.as_secs(),
+        ))
+    });
+    let p = store.ports;
+    Ports {
+        users: match &users {
+            Some(u) if p.users => u.clone(),
+            _ => Arc::new(Unconfigured("the users table (EMO_USERS_TABLE)")),
+        },
+        quota: match &users {
+            Some(u) if p.quota => u.clone(),
+            _ => Arc::new(Unconfigured("the daily quota (EMO_USERS_TABLE)")),
+        },
+        jobs: match &jobs {
+            Some(j) if p.jobs => j.clone(),
+            _ => Arc::new(Unconfigured("the jobs table (EMO_JOBS_TABLE)")),
+        },
+        slots: match &jobs {
+            Some(j) if p.slots => j.clone(),
+            _ => Arc::new(Unconfigured("the task slots (EMO_JOBS_TABLE)")),
+        },
+        blobs: match &store.bucket {
+            Some(b) => Arc::new(S3BlobStore::new(S3BlobStore::client(conf), b.clone())),
+            None => Arc::new(Unconfigured("the bucket (EMO_BUCKET)")),
+        },
+        queue: match &store.queue_url {
+            Some(q) => Arc::new(SqsJobQueue::new(aws_sdk_sqs::Client::new(conf), q.clone())),
+            None => Arc::new(Unconfigured("the queue (EMO_QUEUE_URL)")),
+        },
+    }
 }
 
 /// The local backend's JWT key: read from `<data dir>/jwt-secret`, or created there (random, mode
 /// 0600) on first start, so tokens survive restarts and every local process shares one key.
-fn local_jwt_secret(dir: &Path) -> anyhow::Result<Vec<u8>> {
+fn local_jwt_secret(store: &StoreSettings) -> anyhow::Result<Vec<u8>> {
     use std::io::Write;
+    let dir = &store.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data dir {}", dir.display()))?;
     let path = dir.join("jwt-secret");
@@ -269,10 +489,10 @@ fn local_jwt_secret(dir: &Path) -> anyhow::Result<Vec<u8>> {
         .with_context(|| format!("cannot read {}", path.display()))?;
     let secret = text.trim();
     anyhow::ensure!(
-        secret.len() >= crate::settings::MIN_JWT_SECRET_LEN,
+        secret.len() >= MIN_JWT_SECRET_LEN,
         "{} holds a secret shorter than {} bytes; delete it to make a new one",
         path.display(),
-        crate::settings::MIN_JWT_SECRET_LEN
+        MIN_JWT_SECRET_LEN
     );
     Ok(secret.as_bytes().to_vec())
 }

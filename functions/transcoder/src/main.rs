@@ -6,7 +6,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     emo::telemetry::init_lambda();
-    let state = emo::AppState::from_env().await?;
+    let state = emo::AppState::from_env(emo::Role::Transcoder).await?;
     emo::worker::check_ready(&state)?;
     run(service_fn(|event: LambdaEvent<SqsEvent>| async {
         Ok::<_, Error>(emo::worker::handle_sqs_event(&state, event.payload).await)

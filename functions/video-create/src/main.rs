@@ -5,7 +5,7 @@ use lambda_http::{Error, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     emo::telemetry::init_lambda();
-    let state = emo::AppState::from_env().await?;
+    let state = emo::AppState::from_env(emo::Role::Create).await?;
     run(service_fn(|req| async {
         Ok::<_, Error>(emo::api::video::create(&state, req).await)
     }))

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use emo::gif::GifSettings;
-use emo::settings::Settings;
+use emo::settings::Env;
+use emo::worker::settings::{ffmpeg_path, gif_settings};
 
 const USAGE: &str = "\
 usage: emo-gif IN.mp4 OUT.gif [--max-side N] [--fps N] [--max-bytes N] [--quality N]
@@ -77,10 +78,11 @@ fn main() -> ExitCode {
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
-    let (defaults, ffmpeg) =
-        Settings::gif_from_lookup(|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
-    let mut settings = defaults;
-    let mut ffmpeg = ffmpeg;
+    let (mut settings, mut ffmpeg) = Env::process(|env| {
+        gif_settings(env)
+            .map(|g| (g, ffmpeg_path(env)))
+            .map_err(|e| e.to_string())
+    })?;
     let mut paths = Vec::new();
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {

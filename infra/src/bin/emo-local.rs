@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use emo::settings::{Backend, Settings};
+use emo::store::Backend;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -29,13 +29,12 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => 2,
     };
-    let mut settings = Settings::from_env()?;
-    let backend = match settings.backend {
-        Backend::Local => format!("local, data in {}", settings.data_dir.display()),
+    let (state, standin) = emo_infra::local_state().await?;
+    let backend = match state.store.backend {
+        Backend::Local => format!("local, data in {}", state.store.data_dir.display()),
         Backend::Aws => "aws".to_owned(),
     };
-    let standin = emo_infra::standin_unless_keyed(&mut settings).await?;
-    let state = Arc::new(emo::AppState::from_settings(settings).await?);
+    let state = Arc::new(state);
     emo::worker::check_ready(&state).context(
         "emo-local runs the job worker, which needs ffmpeg (bash infra/run-local.sh installs it)",
     )?;
@@ -45,9 +44,13 @@ async fn main() -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
 
     let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(emo::worker::run_local(state.clone(), workers, async {
-        let _ = stopped.await;
-    }));
+    let worker = tokio::spawn(emo_infra::local::worker::run(
+        state.clone(),
+        workers,
+        async {
+            let _ = stopped.await;
+        },
+    ));
     tracing::info!("emo-local listening on http://{addr} (backend: {backend}, {workers} workers)");
     emo_infra::serve(listener, state, emo_infra::shutdown_signal()).await?;
     let _ = stop_worker.send(());

@@ -5,9 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use emo::AppState;
-use emo::settings::Settings;
-use emo::state::{aws_ports, local_ports};
+use emo::{AppState, Role};
 use emo_infra::standin::{Standin, StandinConfig, StandinHandle};
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};
@@ -24,8 +22,9 @@ pub struct JobEnv {
     )>,
 }
 
-fn settings(vars: &[(&str, &str)]) -> Settings {
-    let mut all: Vec<(String, String)> = [
+/// The test settings (cheap argon2, short polls, leases and retries), then `vars`.
+async fn state(vars: &[(&str, &str)]) -> AppState {
+    let mut all: Vec<(&str, &str)> = vec![
         ("EMO_ARGON2_MEMORY_KIB", "256"),
         ("EMO_ARGON2_ITERATIONS", "1"),
         ("EMO_POLL_INTERVAL_SECS", "1"),
@@ -35,18 +34,11 @@ fn settings(vars: &[(&str, &str)]) -> Settings {
         ("EMO_JWT_SECRET", SECRET),
         ("DASHSCOPE_API_KEY", "sk-test-key-never-shown"),
         ("DASHSCOPE_TIMEOUT_SECS", "2"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Settings::from_lookup(|k| {
-        all.iter()
-            .rev()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-    })
-    .expect("test settings are valid")
+    ];
+    all.extend_from_slice(vars);
+    AppState::from_vars(Role::Local, &all)
+        .await
+        .expect("test settings are valid")
 }
 
 /// Whether an AWS emulator is configured (`AWS_ENDPOINT_URL`). Outside CI the aws tests skip
@@ -95,9 +87,7 @@ impl JobEnv {
             ("DASHSCOPE_BASE_URL", base.as_str()),
         ];
         vars.extend_from_slice(extra);
-        let settings = settings(&vars);
-        let ports = local_ports(&settings, SECRET.as_bytes()).unwrap();
-        let state = AppState::new(settings, ports, SECRET.as_bytes()).unwrap();
+        let state = state(&vars).await;
         Self {
             state: Arc::new(state),
             standin,
@@ -122,9 +112,7 @@ impl JobEnv {
         vars.push(("EMO_BACKEND", "aws"));
         vars.push(("DASHSCOPE_BASE_URL", base.as_str()));
         vars.extend_from_slice(extra);
-        let settings = settings(&vars);
-        let ports = aws_ports(&settings, &conf).unwrap();
-        let state = AppState::new(settings, ports, SECRET.as_bytes()).unwrap();
+        let state = state(&vars).await;
         Some(Self {
             state: Arc::new(state),
             standin,
@@ -135,9 +123,13 @@ impl JobEnv {
 
     pub fn start_worker(&mut self) {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let handle = tokio::spawn(emo::worker::run_local(self.state.clone(), 2, async {
-            let _ = rx.await;
-        }));
+        let handle = tokio::spawn(emo_infra::local::worker::run(
+            self.state.clone(),
+            2,
+            async {
+                let _ = rx.await;
+            },
+        ));
         self.worker = Some((tx, handle));
     }
 
@@ -203,7 +195,7 @@ impl JobEnv {
     /// Fetches a `video_url` as the mini-program would: over HTTP for S3 presigned URLs, through
     /// the local server's router for local ones.
     pub async fn fetch(&self, url: &str) -> (u16, Vec<u8>) {
-        if self.state.local_blobs.is_some() {
+        if self.state.store.backend == emo::store::Backend::Local {
             let path = url.split_once("://").unwrap().1;
             let path = &path[path.find('/').unwrap()..];
             let req = http::Request::builder()
@@ -211,7 +203,7 @@ impl JobEnv {
                 .uri(path)
                 .body(Body::Empty)
                 .unwrap();
-            let resp = emo::api::route(&self.state, req).await;
+            let resp = emo_infra::local::router::route(&self.state, req).await;
             let status = resp.status().as_u16();
             let body = match resp.body() {
                 Body::Binary(b) => b.clone(),
@@ -238,7 +230,7 @@ impl Drop for JobEnv {
 
 /// Routes `req` as a function would; the status and the JSON body.
 pub async fn call(state: &AppState, req: Request) -> (u16, Value) {
-    let resp = emo::api::route(state, req).await;
+    let resp = emo_infra::local::router::route(state, req).await;
     let status = resp.status().as_u16();
     let body = match resp.body() {
         Body::Text(t) => t.clone().into_bytes(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use emo::job::{JobId, JobMessage, JobStatus, Stage};
 use emo::store::enqueue;
-use emo::worker::{self, Retry};
+use emo::worker::{self, Disposition};
 use emo_infra::standin::Call;
 use serde_json::json;
 
@@ -121,10 +121,9 @@ async fn a_worker_that_died_mid_submit_is_taken_over_once_its_lease_ends(mut env
     let (token, job_id) = queued_job(&env, "13900000003", "崩溃接管").await;
     let id = JobId::parse(&job_id).unwrap();
     // What a worker leaves when it dies right after claiming: Submitting, lease run out.
-    let mut job = env.state.jobs.get(&id).await.unwrap().unwrap();
-    job.stage = Stage::Submitting;
-    job.submit_attempts = 1;
-    job.lease_until = env.state.clock.now() - 1;
+    let read = env.state.jobs.get(&id).await.unwrap().unwrap();
+    let mut job = read.claim_submit(env.state.clock.now() - 11, 10);
+    assert_eq!((job.stage, job.submit_attempts), (Stage::Submitting, 1));
     job.rev += 1;
     assert!(env.state.jobs.update(&job).await.unwrap());
     env.start_worker();
@@ -140,18 +139,21 @@ async fn a_worker_that_died_after_creating_the_task_does_not_create_another(mut 
     // Start message was never deleted and comes back.
     let task_id = env
         .state
-        .dashscope
+        .worker
         .as_ref()
         .unwrap()
+        .dashscope
         .create_text_to_video("提交后崩溃", None, "624*624")
         .await
         .unwrap();
-    let mut job = env.state.jobs.get(&id).await.unwrap().unwrap();
-    job.stage = Stage::Generating;
-    job.status = JobStatus::Running;
-    job.task_id = Some(task_id);
-    job.poll_seq = 1;
-    job.submit_attempts = 1;
+    let read = env.state.jobs.get(&id).await.unwrap().unwrap();
+    let mut job = read
+        .claim_submit(env.state.clock.now(), 10)
+        .submitted(task_id, None);
+    assert_eq!(
+        (job.stage, job.status, job.poll_seq),
+        (Stage::Generating, JobStatus::Running, 1)
+    );
     job.rev += 1;
     assert!(env.state.jobs.update(&job).await.unwrap());
     env.start_worker();
@@ -216,21 +218,24 @@ async fn a_message_that_keeps_failing_fails_its_job_and_a_malformed_one_is_refus
         job_id: JobId::parse(&job_id).unwrap(),
     })
     .unwrap();
-    let over = env.state.settings.jobs.max_receives + 1;
+    let over = env.state.worker.as_ref().unwrap().settings.max_receives + 1;
     assert!(matches!(
         worker::handle(&env.state, &body, over).await,
-        Err(Retry::GaveUp(_))
+        Disposition::Dead(_)
     ));
     let (_, answer) = env.query(&token, &job_id).await;
     assert_eq!(answer["data"]["status"], "FAILED");
     assert_eq!(answer["data"]["error_message"], worker::MSG_GAVE_UP);
     // Redelivered once more: the job stays as it ended, nothing is sent to DashScope.
-    worker::handle(&env.state, &body, 1).await.unwrap();
+    assert_eq!(
+        worker::handle(&env.state, &body, 1).await,
+        Disposition::Done
+    );
     assert_eq!(env.standin.tasks_created(), 0);
 
     assert!(matches!(
         worker::handle(&env.state, "not json at all", 1).await,
-        Err(Retry::Malformed(_))
+        Disposition::Dead(_)
     ));
 }
 
@@ -241,11 +246,11 @@ async fn a_message_whose_last_try_fails_too_fails_its_job_and_goes_on_to_the_dlq
     })
     .unwrap();
     env.standin.server_error_next(1_000);
-    let last = env.state.settings.jobs.max_receives;
+    let last = env.state.worker.as_ref().unwrap().settings.max_receives;
     // Before the last delivery a failure is just retried...
     assert!(matches!(
         worker::handle(&env.state, &body, last - 1).await,
-        Err(Retry::Later(_))
+        Disposition::Later(_)
     ));
     assert_eq!(
         env.query(&token, &job_id).await.1["data"]["status"],
@@ -255,7 +260,7 @@ async fn a_message_whose_last_try_fails_too_fails_its_job_and_goes_on_to_the_dlq
     // the queue moves it to the dead-letter queue.
     assert!(matches!(
         worker::handle(&env.state, &body, last).await,
-        Err(Retry::GaveUp(_))
+        Disposition::Dead(_)
     ));
     let (_, answer) = env.query(&token, &job_id).await;
     assert_eq!(answer["data"]["status"], "FAILED", "{answer}");

@@ -71,7 +71,12 @@ async fn every_worker_line_is_json_with_the_job_and_its_dashscope_task_and_no_se
     assert!(worker.len() >= 3, "{text}");
     let created = worker
         .iter()
-        .position(|l| l["target"] == "emo::worker" && l["message"] == "DashScope task created")
+        .position(|l| {
+            l["target"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("emo::worker"))
+                && l["message"] == "DashScope task created"
+        })
         .unwrap_or_else(|| panic!("no task creation logged: {text}"));
     for (i, line) in worker.iter().enumerate() {
         assert_eq!(line["span"]["job_id"], job_id.as_str(), "{line}");

@@ -11,7 +11,7 @@ use crate::local_server::{Server, start};
 
 /// The OpenAPI document as JSON.
 fn spec() -> Value {
-    serde_yaml_ng::from_str(emo::api::OPENAPI_YAML).expect("openapi.yaml is valid YAML")
+    serde_yaml_ng::from_str(emo_infra::local::OPENAPI_YAML).expect("openapi.yaml is valid YAML")
 }
 
 /// Follows a `$ref` inside the document (`#/components/...`), if `v` is one.
@@ -173,7 +173,7 @@ async fn every_answer_of_emo_local_is_as_openapi_yaml_documents() {
     let r = http.get(server.url("/openapi.yaml")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/yaml");
-    assert_eq!(r.text().await.unwrap(), emo::api::OPENAPI_YAML);
+    assert_eq!(r.text().await.unwrap(), emo_infra::local::OPENAPI_YAML);
     let spec = spec();
     let post = |path: &str| http.post(server.url(path));
 

@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::Client;
-use emo::AppState;
-use emo::settings::Settings;
+use emo::{AppState, Role};
 use serde_json::json;
 
 use crate::env::{call, emulator_configured, post, unique};
@@ -31,13 +30,7 @@ async fn cold_start(vars: &[(&str, &str)]) -> anyhow::Result<AppState> {
         ("EMO_ARGON2_ITERATIONS", "1"),
     ];
     all.extend_from_slice(vars);
-    let settings = Settings::from_lookup(|k| {
-        all.iter()
-            .rev()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    })?;
-    AppState::from_settings(settings).await
+    AppState::from_vars(Role::Local, &all).await
 }
 
 async fn login(state: &AppState, phone: &str) -> String {
@@ -165,7 +158,7 @@ async fn the_transcoder_reads_the_dashscope_key_at_start_and_again_after_a_rotat
         ("DASHSCOPE_BASE_URL", base.as_str()),
     ];
     let state = cold_start(&vars).await.unwrap();
-    let dashscope = state.dashscope.as_ref().expect("the key was read");
+    let dashscope = &state.worker.as_ref().expect("the key was read").dashscope;
     dashscope
         .create_text_to_video("一只猫", None, "624*624")
         .await
@@ -177,7 +170,7 @@ async fn the_transcoder_reads_the_dashscope_key_at_start_and_again_after_a_rotat
         .send()
         .await
         .unwrap();
-    state.refresh_secrets(state.settings.secret_refresh).await;
+    state.refresh_secrets_if_due().await;
     dashscope
         .create_text_to_video("一只狗", None, "624*624")
         .await

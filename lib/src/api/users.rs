@@ -1,72 +1,17 @@
 //! Section 2.1 of the spec: register, login, change-password.
 
-use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 use crate::AppState;
-use crate::auth::{AuthError, authenticate, bearer::INVALID_TOKEN};
+use crate::auth::{authenticate, bearer::INVALID_TOKEN};
 use crate::domain::{Password, Phone};
 use crate::store::StoreError;
-use crate::web::response::{INTERNAL, user_error, user_ok, user_ok_with};
-use crate::web::{Form, FormError};
+use crate::web::response::{user_ok, user_ok_with};
+use crate::web::{ApiError, Envelope, Form};
 
-/// What can go wrong in a users endpoint, each with its status and client message.
-#[derive(Debug)]
-enum Failure {
-    BadRequest(String),
-    Unauthorized(&'static str),
-    TooManyAttempts(String),
-    Internal(anyhow::Error),
-}
-
-impl From<FormError> for Failure {
-    fn from(e: FormError) -> Self {
-        Failure::BadRequest(e.to_string())
-    }
-}
-
-impl From<crate::domain::Invalid> for Failure {
-    fn from(e: crate::domain::Invalid) -> Self {
-        Failure::BadRequest(e.0)
-    }
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::Internal(e)
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::PhoneTaken => Failure::BadRequest(e.to_string()),
-            other => Failure::Internal(other.into()),
-        }
-    }
-}
-
-impl From<AuthError> for Failure {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::Unauthorized => Failure::Unauthorized(INVALID_TOKEN),
-            AuthError::Store(s) => s.into(),
-        }
-    }
-}
-
-fn respond(endpoint: &'static str, result: Result<Response<Body>, Failure>) -> Response<Body> {
-    match result {
-        Ok(r) => r,
-        Err(Failure::BadRequest(m)) => user_error(StatusCode::BAD_REQUEST, &m),
-        Err(Failure::Unauthorized(m)) => user_error(StatusCode::UNAUTHORIZED, m),
-        Err(Failure::TooManyAttempts(m)) => user_error(StatusCode::TOO_MANY_REQUESTS, &m),
-        Err(Failure::Internal(e)) => {
-            tracing::error!(endpoint, error = format!("{e:#}"), "request failed");
-            user_error(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
-        }
-    }
+fn respond(endpoint: &'static str, result: Result<Response<Body>, ApiError>) -> Response<Body> {
+    crate::web::respond(Envelope::Users, endpoint, result)
 }
 
 /// `POST /api/v1/users/register` with `phone` and `password`.
@@ -74,7 +19,7 @@ pub async fn register(state: &AppState, req: Request) -> Response<Body> {
     respond("register", register_inner(state, &req).await)
 }
 
-async fn register_inner(state: &AppState, req: &Request) -> Result<Response<Body>, Failure> {
+async fn register_inner(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
     let form = Form::parse(req).await?;
     let phone = Phone::parse(form.required("phone")?)?;
     let password = Password::parse(form.required("password")?)?;
@@ -91,11 +36,11 @@ pub async fn login(state: &AppState, req: Request) -> Response<Body> {
 
 const WRONG_CREDENTIALS: &str = "invalid phone or password";
 
-async fn login_inner(state: &AppState, req: &Request) -> Result<Response<Body>, Failure> {
+async fn login_inner(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
     let form = Form::parse(req).await?;
     let phone = Phone::parse(form.required("phone")?)?;
     let password = Password::parse(form.required("password")?)?;
-    let policy = state.settings.lockout;
+    let policy = state.auth.lockout;
 
     let now = state.clock.now();
     let attempts = state.users.login_attempts(&phone).await?;
@@ -121,20 +66,20 @@ async fn login_inner(state: &AppState, req: &Request) -> Result<Response<Body>, 
                 .record_login_failure(&phone, state.clock.now(), policy)
                 .await?;
             tracing::info!(phone = ?phone, locked = after.locked_until > now, "login failed");
-            return Err(Failure::Unauthorized(WRONG_CREDENTIALS));
+            return Err(ApiError::Unauthorized(WRONG_CREDENTIALS));
         }
     };
     if attempts.failures > 0 {
         state.users.clear_login_failures(&phone).await?;
     }
-    state.refresh_secrets(state.settings.secret_refresh).await;
+    state.refresh_secrets_if_due().await;
     let token = state.tokens.issue(&user, state.clock.now())?;
     Ok(user_ok_with("Login successful", json!({ "token": token })))
 }
 
-fn locked(until: u64, now: u64) -> Failure {
+fn locked(until: u64, now: u64) -> ApiError {
     let minutes = until.saturating_sub(now).div_ceil(60).max(1);
-    Failure::TooManyAttempts(format!(
+    ApiError::TooMany(format!(
         "too many failed login attempts for this phone; try again in {minutes} minute{}",
         if minutes == 1 { "" } else { "s" }
     ))
@@ -148,7 +93,10 @@ pub async fn change_password(state: &AppState, req: Request) -> Response<Body> {
     respond("change-password", change_password_inner(state, &req).await)
 }
 
-async fn change_password_inner(state: &AppState, req: &Request) -> Result<Response<Body>, Failure> {
+async fn change_password_inner(
+    state: &AppState,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
     let mut user = authenticate(state, req).await?;
     let form = Form::parse(req).await?;
     let password = Password::parse(form.required("newPassword")?)?;
@@ -156,11 +104,11 @@ async fn change_password_inner(state: &AppState, req: &Request) -> Result<Respon
     user.token_version = match state.users.change_password(&user.phone, &hash).await {
         Ok(v) => v,
         // Deleted between the token check and now: the token no longer names a user.
-        Err(StoreError::NoSuchUser) => return Err(Failure::Unauthorized(INVALID_TOKEN)),
+        Err(StoreError::NoSuchUser) => return Err(ApiError::Unauthorized(INVALID_TOKEN)),
         Err(e) => return Err(e.into()),
     };
     user.password_hash = hash;
-    state.refresh_secrets(state.settings.secret_refresh).await;
+    state.refresh_secrets_if_due().await;
     let token = state.tokens.issue(&user, state.clock.now())?;
     tracing::info!(user_id = user.id, "password changed");
     Ok(user_ok_with(

@@ -9,8 +9,8 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::OnceCell;
 
+use crate::auth::Argon2Cost;
 use crate::domain::Password;
-use crate::settings::Argon2Cost;
 
 /// Hashes and verifies passwords at the configured cost.
 pub struct Passwords {

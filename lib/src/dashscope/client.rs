@@ -26,8 +26,7 @@ pub const DEFAULT_TEXT_MODEL: &str = "qwen-plus";
 
 /// The only duration wanx2.1-t2v-turbo and wan2.2-i2v-flash accept.
 const VIDEO_SECONDS: u32 = 5;
-/// Longest character name or source accepted by [`DashScope::describe_character`].
-pub const MAX_ROLE_CHARS: usize = 64;
+use crate::domain::{MAX_PROMPT_CHARS, MAX_ROLE_CHARS};
 /// Longest description [`DashScope::describe_character`] returns. The model is asked for 120
 /// characters; this leaves room for its overshoot and for the rest of the video prompt within
 /// DashScope's 800-character prompt limit.
@@ -691,6 +690,14 @@ fn cut_description(text: &str) -> String {
         }
         _ => head.to_owned(),
     }
+}
+
+/// The text-to-video prompt of a character job: Qwen's description (from
+/// [`DashScope::describe_character`]), then the action, in sticker style; at most DashScope's
+/// prompt limit.
+pub fn character_prompt(description: &str, action: &str) -> String {
+    let prompt = format!("{description}。动作：{action}。表情包风格，动作夸张生动，背景简洁。");
+    prompt.chars().take(MAX_PROMPT_CHARS).collect()
 }
 
 #[cfg(test)]

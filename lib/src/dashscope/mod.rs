@@ -9,13 +9,19 @@
 //! The API key goes into one sensitive header value and nowhere else: not into logs, errors or
 //! the config's Debug. Research notes on the API: `shared/dashscope-notes.md`.
 
+//!
+//! [`settings`] reads its configuration; the character job's prompt (Qwen's description plus the
+//! action) is built here too ([`character_prompt`]), beside the call that asks for it.
+
 mod client;
 mod error;
+pub mod settings;
 mod wire;
 
 pub use client::{
     DEFAULT_BASE_URL, DEFAULT_I2V_MODEL, DEFAULT_T2V_MODEL, DEFAULT_TEXT_MODEL, DashScope,
-    DashScopeConfig, MAX_DESCRIPTION_CHARS, MAX_ROLE_CHARS,
+    DashScopeConfig, MAX_DESCRIPTION_CHARS, character_prompt,
 };
 pub use error::{DashScopeError, ErrorKind, failure_message};
+pub use settings::DashScopeSettings;
 pub use wire::{TaskState, TaskStatus};

@@ -1,19 +1,27 @@
 //! Storage ports and their adapters.
 //!
-//! Each port is a narrow trait; `local` implements it on an embedded SQLite file, `aws` on the
-//! official SDK. Domain code sees only the traits; item mapping stays inside each adapter. The same
-//! contract tests (`lib/tests/it/user_store.rs`) run against every adapter.
+//! Each port is a narrow trait: [`UserStore`], [`DailyQuota`], [`JobStore`], [`TaskSlots`],
+//! [`BlobStore`], [`JobQueue`]. `local` implements them on an embedded SQLite file and a folder
+//! (behind the `local` feature, so the Lambdas do not link SQLite), `aws` on the official SDK;
+//! [`unconfigured`] stands in for a port a function has no use for. Domain code sees only the
+//! traits; item mapping stays inside each adapter. The same contract tests (`lib/tests/it/*_store.rs`,
+//! `job_queue.rs`) run against every adapter. [`settings`] names the tables, bucket and queue.
 
 pub mod aws;
+#[cfg(feature = "local")]
 pub mod local;
+pub mod settings;
+pub mod unconfigured;
+
+pub use settings::{Backend, StoreSettings};
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::domain::Phone;
+use crate::auth::LockoutPolicy;
+use crate::domain::{ModelKind, Phone};
 use crate::job::{Job, JobId, JobMessage};
-use crate::settings::LockoutPolicy;
 
 /// A registered user as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +100,11 @@ pub trait UserStore: Send + Sync {
 
     /// Forgets the failures after a successful login.
     async fn clear_login_failures(&self, phone: &Phone) -> Result<(), StoreError>;
+}
 
+/// The per-user daily job allowance.
+#[async_trait]
+pub trait DailyQuota: Send + Sync {
     /// Counts one job against `user_id`'s allowance for `day`, atomically, unless `max` are
     /// counted already; returns whether it was counted. A refused request changes nothing.
     async fn take_daily_job(&self, user_id: i64, day: u64, max: u32) -> Result<bool, StoreError>;
@@ -144,13 +156,18 @@ pub trait JobStore: Send + Sync {
         since: u64,
         limit: usize,
     ) -> Result<Vec<Job>, StoreError>;
+}
 
+/// The account's DashScope task concurrency, as `max` slots per model family: a job holds one
+/// from just before its task is created until the task ends.
+#[async_trait]
+pub trait TaskSlots: Send + Sync {
     /// Takes one of the `max` DashScope task slots of `model` for `job` until `until`, unless all
     /// are held by other jobs (a slot whose `until` has passed is free again). Taking a slot the
     /// job already holds succeeds and extends it. Returns whether the job holds a slot.
     async fn acquire_task_slot(
         &self,
-        model: &str,
+        model: ModelKind,
         job: &JobId,
         now: u64,
         until: u64,
@@ -158,8 +175,12 @@ pub trait JobStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Gives back the slot `job` holds among the `max` of `model`, if any.
-    async fn release_task_slot(&self, model: &str, job: &JobId, max: u32)
-    -> Result<(), StoreError>;
+    async fn release_task_slot(
+        &self,
+        model: ModelKind,
+        job: &JobId,
+        max: u32,
+    ) -> Result<(), StoreError>;
 }
 
 /// Input images and GIFs.
@@ -174,8 +195,11 @@ pub trait BlobStore: Send + Sync {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 
     /// A URL that fetches the blob for `ttl` from now, minted afresh at each call and never
-    /// stored. `public_base` is where the local server is reached (the aws adapter ignores it).
-    async fn url(&self, key: &str, ttl: Duration, public_base: &str) -> Result<String, StoreError>;
+    /// stored.
+    async fn url(&self, key: &str, ttl: Duration) -> Result<String, StoreError>;
+
+    /// The adapter itself, so `emo-local` can find its folder store and serve its links.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// One received queue message.

@@ -1,6 +1,9 @@
-//! The HTTP edge shared by every handler: request-body parsing and the contract's envelopes.
+//! The HTTP edge shared by every handler: request-body parsing, the contract's envelopes, and the
+//! one error type every handler answers through.
 
+pub mod error;
 pub mod form;
 pub mod response;
 
+pub use error::{ApiError, Envelope, respond};
 pub use form::{Form, FormError};

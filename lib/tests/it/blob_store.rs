@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use emo::store::BlobStore;
 use emo::store::aws::S3BlobStore;
-use emo::store::local::LocalBlobStore;
+use emo::store::local::{LocalBlobStore, with_request_base};
 use reqwest::{StatusCode, Url};
 
 use crate::harness::{emulator, unique_name};
@@ -17,7 +17,7 @@ const GIF: &str = "gifs/job_0123456789abcdef01234567.gif";
 
 fn local_blobs() -> (LocalBlobStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = LocalBlobStore::new(dir.path().join("blobs"), b"test-blob-signing-key");
+    let store = LocalBlobStore::new(dir.path().join("blobs"), b"test-blob-signing-key", None);
     (store, dir)
 }
 
@@ -126,8 +126,7 @@ async fn a_url_names_the_public_base_and_a_signature_that_verifies(blobs: LocalB
         .await
         .unwrap();
     for base in ["http://127.0.0.1:8080", "http://127.0.0.1:8080/"] {
-        let raw = blobs
-            .url(GIF, Duration::from_secs(600), base)
+        let raw = with_request_base(base.into(), blobs.url(GIF, Duration::from_secs(600)))
             .await
             .unwrap();
         let prefix = format!("http://127.0.0.1:8080/blobs/{GIF}?");
@@ -143,13 +142,27 @@ async fn a_url_names_the_public_base_and_a_signature_that_verifies(blobs: LocalB
         );
         assert!(blobs.verify(GIF, expires, &signature), "{raw}");
     }
+    // EMO_PUBLIC_URL, when set, wins over the host the request came to.
+    let dir = tempfile::tempdir().unwrap();
+    let public = LocalBlobStore::new(
+        dir.path().join("blobs"),
+        b"test-blob-signing-key",
+        Some("https://stickers.example".into()),
+    );
+    let raw = with_request_base(
+        "http://127.0.0.1:8080".into(),
+        public.url(GIF, Duration::from_secs(600)),
+    )
+    .await
+    .unwrap();
+    assert!(
+        raw.starts_with(&format!("https://stickers.example/blobs/{GIF}?")),
+        "{raw}"
+    );
 }
 
 async fn a_url_with_a_changed_signature_or_key_or_expiry_is_refused(blobs: LocalBlobStore) {
-    let raw = blobs
-        .url(GIF, Duration::from_secs(600), "http://localhost:9000")
-        .await
-        .unwrap();
+    let raw = blobs.url(GIF, Duration::from_secs(600)).await.unwrap();
     let (expires, signature) = local_params(&Url::parse(&raw).unwrap());
     assert!(blobs.verify(GIF, expires, &signature));
     assert!(!blobs.verify(GIF, expires, &tamper(&signature)));
@@ -159,10 +172,7 @@ async fn a_url_with_a_changed_signature_or_key_or_expiry_is_refused(blobs: Local
 }
 
 async fn a_url_stops_verifying_after_its_ttl(blobs: LocalBlobStore) {
-    let raw = blobs
-        .url(GIF, Duration::from_secs(1), "http://localhost:9000")
-        .await
-        .unwrap();
+    let raw = blobs.url(GIF, Duration::from_secs(1)).await.unwrap();
     let (expires, signature) = local_params(&Url::parse(&raw).unwrap());
     assert!(blobs.verify(GIF, expires, &signature));
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -203,10 +213,12 @@ async fn a_presigned_url_fetches_the_bytes_over_http(blobs: Arc<dyn BlobStore>) 
     let gif = payload(300_000);
     blobs.put(GIF, gif.clone(), "image/gif").await.unwrap();
     // The aws adapter ignores the public base: the URL points at S3 itself.
-    let url = blobs
-        .url(GIF, Duration::from_secs(600), "http://unused.invalid")
-        .await
-        .unwrap();
+    let url = with_request_base(
+        "http://unused.invalid".into(),
+        blobs.url(GIF, Duration::from_secs(600)),
+    )
+    .await
+    .unwrap();
     assert!(!url.starts_with("http://unused.invalid"), "{url}");
     let resp = reqwest::get(&url).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK, "{url}");
@@ -217,10 +229,7 @@ async fn a_presigned_url_fetches_the_bytes_over_http(blobs: Arc<dyn BlobStore>) 
     );
     assert_eq!(resp.bytes().await.unwrap().to_vec(), gif);
     // Minted afresh each call; an earlier one keeps working.
-    let again = blobs
-        .url(GIF, Duration::from_secs(600), "http://unused.invalid")
-        .await
-        .unwrap();
+    let again = blobs.url(GIF, Duration::from_secs(600)).await.unwrap();
     assert_eq!(reqwest::get(&again).await.unwrap().status(), StatusCode::OK);
 }
 
@@ -230,16 +239,10 @@ async fn a_tampered_or_expired_presigned_url_is_refused(blobs: Arc<dyn BlobStore
         .await
         .unwrap();
     // X-Amz-Date is in whole seconds, so a 2 s URL lives between 1 and 2 s.
-    let short = blobs
-        .url(GIF, Duration::from_secs(2), "http://unused.invalid")
-        .await
-        .unwrap();
+    let short = blobs.url(GIF, Duration::from_secs(2)).await.unwrap();
     assert_eq!(reqwest::get(&short).await.unwrap().status(), StatusCode::OK);
 
-    let url = blobs
-        .url(GIF, Duration::from_secs(600), "http://unused.invalid")
-        .await
-        .unwrap();
+    let url = blobs.url(GIF, Duration::from_secs(600)).await.unwrap();
     let tampered = tamper_presigned(&url);
     assert_ne!(tampered, url);
     let resp = reqwest::get(&tampered).await.unwrap();

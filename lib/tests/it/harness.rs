@@ -1,17 +1,13 @@
 //! Builds an [`AppState`] on either backend with cheap password hashing, and API requests.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-
-use emo::AppState;
-use emo::settings::Settings;
 use std::time::Duration;
 
-use emo::state::{Ports, aws_ports, local_ports};
-use emo::store::UserStore;
 use emo::store::aws::{DynamoUserStore, provision};
 use emo::store::local::{LocalDb, LocalUserStore};
+use emo::store::{DailyQuota, UserStore};
+use emo::{AppState, Role};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 
@@ -21,24 +17,20 @@ pub struct TestEnv {
     _dir: Option<tempfile::TempDir>,
 }
 
-pub fn test_settings(extra: &[(&str, &str)]) -> Settings {
-    let mut vars: HashMap<String, String> = [
-        ("EMO_ARGON2_MEMORY_KIB", "256"),
-        ("EMO_ARGON2_ITERATIONS", "1"),
-        ("EMO_ARGON2_PARALLELISM", "1"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    for (k, v) in extra {
-        vars.insert(k.to_string(), v.to_string());
-    }
-    Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings are valid")
-}
+/// Cheap password hashing for tests (a dedicated test checks the production cost).
+const CHEAP_ARGON2: [(&str, &str); 3] = [
+    ("EMO_ARGON2_MEMORY_KIB", "256"),
+    ("EMO_ARGON2_ITERATIONS", "1"),
+    ("EMO_ARGON2_PARALLELISM", "1"),
+];
 
 pub const TEST_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 
-pub fn local_users() -> (Arc<dyn UserStore>, tempfile::TempDir) {
+/// The two user ports one adapter serves.
+pub trait Users: UserStore + DailyQuota {}
+impl<T: UserStore + DailyQuota> Users for T {}
+
+pub fn local_users() -> (Arc<dyn Users>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let db = LocalDb::open(dir.path()).unwrap();
     (Arc::new(LocalUserStore::new(db)), dir)
@@ -73,7 +65,7 @@ pub fn unique_name(prefix: &str) -> String {
     )
 }
 
-pub async fn aws_users() -> Option<Arc<dyn UserStore>> {
+pub async fn aws_users() -> Option<Arc<dyn Users>> {
     let conf = emulator().await?;
     let client = aws_sdk_dynamodb::Client::new(&conf);
     let table = unique_name("emo-users");
@@ -83,8 +75,14 @@ pub async fn aws_users() -> Option<Arc<dyn UserStore>> {
     Some(Arc::new(DynamoUserStore::new(client, table)))
 }
 
-fn state(settings: Settings, ports: Ports, dir: Option<tempfile::TempDir>) -> TestEnv {
-    let state = AppState::new(settings, ports, TEST_SECRET).unwrap();
+async fn state(role_vars: &[(&str, &str)], dir: Option<tempfile::TempDir>) -> TestEnv {
+    let secret = std::str::from_utf8(TEST_SECRET).unwrap();
+    let mut vars: Vec<(&str, &str)> = CHEAP_ARGON2.to_vec();
+    vars.push(("EMO_JWT_SECRET", secret));
+    vars.extend_from_slice(role_vars);
+    let state = AppState::from_vars(Role::Local, &vars)
+        .await
+        .expect("test settings are valid");
     TestEnv {
         state: Arc::new(state),
         _dir: dir,
@@ -92,14 +90,12 @@ fn state(settings: Settings, ports: Ports, dir: Option<tempfile::TempDir>) -> Te
 }
 
 /// A state on the embedded backend, in a fresh temp dir.
-pub fn local_env(extra: &[(&str, &str)]) -> TestEnv {
+pub async fn local_env(extra: &[(&str, &str)]) -> TestEnv {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap().to_owned();
     let mut vars = vec![("EMO_DATA_DIR", data_dir.as_str())];
     vars.extend_from_slice(extra);
-    let settings = test_settings(&vars);
-    let ports = local_ports(&settings, TEST_SECRET).unwrap();
-    state(settings, ports, Some(dir))
+    state(&vars, Some(dir)).await
 }
 
 /// A state on the aws backend, on fresh tables, bucket and queue in the emulator.
@@ -110,11 +106,8 @@ pub async fn aws_env(extra: &[(&str, &str)]) -> Option<TestEnv> {
         .unwrap();
     let mut vars: Vec<(&str, &str)> = resources.env().to_vec();
     vars.push(("EMO_BACKEND", "aws"));
-    vars.push(("EMO_JWT_SECRET", std::str::from_utf8(TEST_SECRET).unwrap()));
     vars.extend_from_slice(extra);
-    let settings = test_settings(&vars);
-    let ports = aws_ports(&settings, &conf).unwrap();
-    Some(state(settings, ports, None))
+    Some(state(&vars, None).await)
 }
 
 /// How a test sends a form: the three encodings the API accepts.

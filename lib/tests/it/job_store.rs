@@ -3,20 +3,26 @@
 
 use std::sync::Arc;
 
+use emo::domain::{ModelKind, Resolution, VideoSize};
+use emo::job::transitions::StickerFile;
 use emo::job::{Job, JobId, JobRequest, JobStatus, Stage};
 use emo::store::aws::DynamoJobStore;
 use emo::store::local::{LocalDb, LocalJobStore};
-use emo::store::{JobStore, StoreError};
+use emo::store::{JobStore, StoreError, TaskSlots};
+
+/// The two job ports one adapter serves.
+trait Jobs: JobStore + TaskSlots {}
+impl<T: JobStore + TaskSlots> Jobs for T {}
 
 use crate::harness::{emulator, unique_name};
 
-fn local_jobs() -> (Arc<dyn JobStore>, tempfile::TempDir) {
+fn local_jobs() -> (Arc<dyn Jobs>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let db = LocalDb::open(dir.path()).unwrap();
     (Arc::new(LocalJobStore::new(db)), dir)
 }
 
-async fn aws_jobs() -> Option<Arc<dyn JobStore>> {
+async fn aws_jobs() -> Option<Arc<dyn Jobs>> {
     let conf = emulator().await?;
     let client = aws_sdk_dynamodb::Client::new(&conf);
     let table = unique_name("emo-jobs");
@@ -28,9 +34,9 @@ fn text_job(user_id: i64, created_at: u64) -> Job {
     let request = JobRequest::TextToVideo {
         prompt: "a cat waving".into(),
         negative_prompt: None,
-        size: "624*624".into(),
+        size: VideoSize::parse(Some("624*624")).unwrap(),
     };
-    Job::new(user_id, request, created_at, 1800)
+    Job::new(JobId::new(), user_id, request, created_at, 1800)
 }
 
 /// A job well into its life: every `Option` is `Some` and every counter is off zero.
@@ -38,12 +44,17 @@ fn finished_image_job() -> Job {
     let request = JobRequest::ImageToVideo {
         prompt: "让这只猫挥手 🐱".into(),
         negative_prompt: Some("blurry, 模糊".into()),
-        resolution: "720P".into(),
+        resolution: Resolution::parse(Some("720P")).unwrap(),
         image_key: "inputs/job_0123456789abcdef01234567.png".into(),
     };
-    let mut job = Job::new(42, request, 1_764_000_000, 1800);
-    job.status = JobStatus::Succeeded;
-    job.stage = Stage::Done;
+    let created = Job::new(JobId::new(), 42, request, 1_764_000_000, 1800);
+    let mut job = created.succeeded(StickerFile {
+        key: format!("gifs/{}.gif", created.id),
+        bytes: 1_234_567,
+        width: 480,
+        height: 270,
+    });
+    assert_eq!((job.status, job.stage), (JobStatus::Succeeded, Stage::Done));
     job.rev = 7;
     job.updated_at = 1_764_000_321;
     job.lease_until = 1_764_000_500;
@@ -51,24 +62,21 @@ fn finished_image_job() -> Job {
     job.described_prompt = Some("An orange cat waves its paw at the camera.".into());
     job.task_id = Some("0385dc79-5ff8-4d82-bcb6-xxxxxxxxxxxx".into());
     job.poll_seq = 5;
-    job.gif_key = Some(format!("gifs/{}.gif", job.id));
-    job.gif_bytes = Some(1_234_567);
-    job.gif_width = Some(480);
-    job.gif_height = Some(270);
     job.error_message = Some("not really an error, but the field round-trips".into());
     job
 }
 
-async fn a_created_job_reads_back_with_every_field(jobs: Arc<dyn JobStore>) {
+async fn a_created_job_reads_back_with_every_field(jobs: Arc<dyn Jobs>) {
     let image = finished_image_job();
     let plain = text_job(42, 1_764_000_000);
     let character = Job::new(
+        JobId::new(),
         43,
         JobRequest::Character {
             role: "孙悟空".into(),
             source: None,
             action: "翻跟头".into(),
-            size: "832*480".into(),
+            size: VideoSize::parse(Some("832*480")).unwrap(),
         },
         1_764_000_001,
         1800,
@@ -94,7 +102,7 @@ async fn a_created_job_reads_back_with_every_field(jobs: Arc<dyn JobStore>) {
     );
 }
 
-async fn a_job_id_can_be_created_only_once(jobs: Arc<dyn JobStore>) {
+async fn a_job_id_can_be_created_only_once(jobs: Arc<dyn Jobs>) {
     let first = text_job(1, 100);
     jobs.create(&first).await.unwrap();
     let mut second = text_job(2, 200);
@@ -104,26 +112,21 @@ async fn a_job_id_can_be_created_only_once(jobs: Arc<dyn JobStore>) {
     assert_eq!(jobs.get(&first.id).await.unwrap(), Some(first));
 }
 
-async fn an_update_over_the_stored_revision_applies_and_a_stale_writer_loses(
-    jobs: Arc<dyn JobStore>,
-) {
+async fn an_update_over_the_stored_revision_applies_and_a_stale_writer_loses(jobs: Arc<dyn Jobs>) {
     let job = text_job(1, 100);
     jobs.create(&job).await.unwrap();
     let read = jobs.get(&job.id).await.unwrap().unwrap();
 
-    let mut first = read.clone();
+    let mut first = read.submitted("task-first".into(), None);
     first.rev = read.rev + 1;
-    first.status = JobStatus::Running;
-    first.stage = Stage::Generating;
-    first.task_id = Some("task-first".into());
     first.updated_at = 110;
     assert!(jobs.update(&first).await.unwrap());
     assert_eq!(jobs.get(&job.id).await.unwrap().as_ref(), Some(&first));
 
     // A second writer that read the same revision is refused and changes nothing.
-    let mut stale = read.clone();
+    let mut stale = read.failed("the stale writer's view");
     stale.rev = read.rev + 1;
-    stale.fail("the stale writer's view", 120);
+    stale.updated_at = 120;
     assert!(!jobs.update(&stale).await.unwrap());
     assert_eq!(jobs.get(&job.id).await.unwrap().as_ref(), Some(&first));
 
@@ -135,12 +138,12 @@ async fn an_update_over_the_stored_revision_applies_and_a_stale_writer_loses(
     assert_eq!(jobs.get(&job.id).await.unwrap(), Some(next));
 }
 
-async fn an_update_that_does_not_follow_the_stored_revision_is_refused(jobs: Arc<dyn JobStore>) {
+async fn an_update_that_does_not_follow_the_stored_revision_is_refused(jobs: Arc<dyn Jobs>) {
     let job = text_job(1, 100);
     jobs.create(&job).await.unwrap();
     assert_eq!(job.rev, 0);
-    let mut changed = job.clone();
-    changed.fail("forgot to bump the revision", 120);
+    let mut changed = job.failed("forgot to bump the revision");
+    changed.updated_at = 120;
     // Same revision as stored (0), then one that skips ahead.
     for rev in [0, 2] {
         changed.rev = rev;
@@ -149,14 +152,14 @@ async fn an_update_that_does_not_follow_the_stored_revision_is_refused(jobs: Arc
     }
 }
 
-async fn updating_a_missing_job_writes_nothing(jobs: Arc<dyn JobStore>) {
+async fn updating_a_missing_job_writes_nothing(jobs: Arc<dyn Jobs>) {
     let mut ghost = text_job(1, 100);
     ghost.rev = 1;
     assert!(!jobs.update(&ghost).await.unwrap());
     assert_eq!(jobs.get(&ghost.id).await.unwrap(), None);
 }
 
-async fn of_concurrent_updates_from_one_read_exactly_one_wins(jobs: Arc<dyn JobStore>) {
+async fn of_concurrent_updates_from_one_read_exactly_one_wins(jobs: Arc<dyn Jobs>) {
     let job = text_job(1, 100);
     jobs.create(&job).await.unwrap();
     let read = jobs.get(&job.id).await.unwrap().unwrap();
@@ -177,7 +180,7 @@ async fn of_concurrent_updates_from_one_read_exactly_one_wins(jobs: Arc<dyn JobS
     assert_eq!(jobs.get(&job.id).await.unwrap().as_ref(), Some(winners[0]));
 }
 
-async fn a_deleted_job_is_gone_and_deleting_it_again_is_fine(jobs: Arc<dyn JobStore>) {
+async fn a_deleted_job_is_gone_and_deleting_it_again_is_fine(jobs: Arc<dyn Jobs>) {
     let job = text_job(1, 100);
     let other = text_job(1, 101);
     jobs.create(&job).await.unwrap();
@@ -194,11 +197,11 @@ async fn a_deleted_job_is_gone_and_deleting_it_again_is_fine(jobs: Arc<dyn JobSt
     assert_eq!(jobs.get(&other.id).await.unwrap(), Some(other));
 }
 
-async fn getting_a_missing_job_finds_nothing(jobs: Arc<dyn JobStore>) {
+async fn getting_a_missing_job_finds_nothing(jobs: Arc<dyn Jobs>) {
     assert_eq!(jobs.get(&JobId::new()).await.unwrap(), None);
 }
 
-async fn a_users_list_is_theirs_only_newest_first_within_since_and_limit(jobs: Arc<dyn JobStore>) {
+async fn a_users_list_is_theirs_only_newest_first_within_since_and_limit(jobs: Arc<dyn Jobs>) {
     const ME: i64 = 7;
     // Created out of order, so the order must come from `created_at`.
     let mine: Vec<Job> = [300, 100, 500, 200, 400]
@@ -249,40 +252,38 @@ async fn a_users_list_is_theirs_only_newest_first_within_since_and_limit(jobs: A
     );
 }
 
-async fn task_slots_admit_at_most_max_jobs_and_free_up_on_release_or_expiry(
-    jobs: Arc<dyn JobStore>,
-) {
+async fn task_slots_admit_at_most_max_jobs_and_free_up_on_release_or_expiry(jobs: Arc<dyn Jobs>) {
     let (a, b, c) = (JobId::new(), JobId::new(), JobId::new());
     assert!(
-        jobs.acquire_task_slot("t2v", &a, 100, 1000, 2)
+        jobs.acquire_task_slot(ModelKind::T2v, &a, 100, 1000, 2)
             .await
             .unwrap()
     );
     assert!(
-        jobs.acquire_task_slot("t2v", &b, 100, 1000, 2)
+        jobs.acquire_task_slot(ModelKind::T2v, &b, 100, 1000, 2)
             .await
             .unwrap()
     );
     assert!(
         !jobs
-            .acquire_task_slot("t2v", &c, 100, 1000, 2)
+            .acquire_task_slot(ModelKind::T2v, &c, 100, 1000, 2)
             .await
             .unwrap()
     );
     // Taking again what one holds succeeds; another model's slots are its own.
     assert!(
-        jobs.acquire_task_slot("t2v", &a, 101, 1000, 2)
+        jobs.acquire_task_slot(ModelKind::T2v, &a, 101, 1000, 2)
             .await
             .unwrap()
     );
     assert!(
-        jobs.acquire_task_slot("i2v", &c, 100, 1000, 2)
+        jobs.acquire_task_slot(ModelKind::I2v, &c, 100, 1000, 2)
             .await
             .unwrap()
     );
-    jobs.release_task_slot("t2v", &a, 2).await.unwrap();
+    jobs.release_task_slot(ModelKind::T2v, &a, 2).await.unwrap();
     assert!(
-        jobs.acquire_task_slot("t2v", &c, 102, 5000, 2)
+        jobs.acquire_task_slot(ModelKind::T2v, &c, 102, 5000, 2)
             .await
             .unwrap()
     );
@@ -290,30 +291,34 @@ async fn task_slots_admit_at_most_max_jobs_and_free_up_on_release_or_expiry(
     let d = JobId::new();
     assert!(
         !jobs
-            .acquire_task_slot("t2v", &d, 999, 2000, 2)
+            .acquire_task_slot(ModelKind::T2v, &d, 999, 2000, 2)
             .await
             .unwrap()
     );
     assert!(
-        jobs.acquire_task_slot("t2v", &d, 1001, 2000, 2)
+        jobs.acquire_task_slot(ModelKind::T2v, &d, 1001, 2000, 2)
             .await
             .unwrap()
     );
     // Releasing what one does not hold changes nothing.
-    jobs.release_task_slot("t2v", &a, 2).await.unwrap();
+    jobs.release_task_slot(ModelKind::T2v, &a, 2).await.unwrap();
     assert!(
         !jobs
-            .acquire_task_slot("t2v", &a, 1001, 2000, 2)
+            .acquire_task_slot(ModelKind::T2v, &a, 1001, 2000, 2)
             .await
             .unwrap()
     );
 }
 
-async fn simultaneous_jobs_never_hold_more_slots_than_max(jobs: Arc<dyn JobStore>) {
+async fn simultaneous_jobs_never_hold_more_slots_than_max(jobs: Arc<dyn Jobs>) {
     let ids: Vec<JobId> = (0..8).map(|_| JobId::new()).collect();
     let tries = ids.iter().map(|id| {
         let jobs = jobs.clone();
-        async move { jobs.acquire_task_slot("i2v", id, 10, 500, 3).await.unwrap() }
+        async move {
+            jobs.acquire_task_slot(ModelKind::I2v, id, 10, 500, 3)
+                .await
+                .unwrap()
+        }
     });
     let won = futures_util::future::join_all(tries)
         .await

@@ -6,6 +6,7 @@
 
 mod blob_store;
 mod harness;
+mod job_lifecycle;
 mod job_queue;
 mod job_store;
 mod properties;

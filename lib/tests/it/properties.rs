@@ -10,9 +10,9 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use emo::auth::Tokens;
 use emo::auth::jwt::{Claims, ISSUER};
-use emo::domain::{Password, Phone};
+use emo::domain::{Password, Phone, Resolution, VideoSize};
 use emo::image::{ImageLimits, InputImage, parse_data_uri_with};
-use emo::job::{self, JobId};
+use emo::job::JobId;
 use emo::web::{Form, FormError};
 use http::header::CONTENT_TYPE;
 use lambda_http::{Body, Request};
@@ -507,23 +507,23 @@ proptest! {
     #[test]
     fn size_resolution_and_text_rules_hold(
         s in prop_oneof![
-            prop::sample::select(job::VIDEO_SIZES.to_vec()).prop_map(str::to_owned),
+            prop::sample::select(VideoSize::ALL.to_vec()).prop_map(str::to_owned),
             "(?i) ?(480|720|1080)p ?",
             text(60),
         ],
         max in 0usize..50,
         required in any::<bool>(),
     ) {
-        if let Ok(size) = job::parse_size(Some(&s)) {
+        if let Ok(size) = VideoSize::parse(Some(&s)) {
             prop_assert_eq!(size.as_str(), s.trim());
-            prop_assert!(job::VIDEO_SIZES.contains(&size.as_str()));
+            prop_assert!(VideoSize::ALL.contains(&size.as_str()));
         }
-        if let Ok(r) = job::parse_resolution(Some(&s)) {
-            prop_assert!(job::RESOLUTIONS.contains(&r.as_str()));
-            prop_assert!(r.eq_ignore_ascii_case(s.trim()));
+        if let Ok(r) = Resolution::parse(Some(&s)) {
+            prop_assert!(Resolution::ALL.contains(&r.as_str()));
+            prop_assert!(r.as_str().eq_ignore_ascii_case(s.trim()));
         }
         let trimmed = s.trim();
-        match job::bounded_text("field", Some(&s), max, required) {
+        match emo::domain::bounded_text("field", Some(&s), max, required) {
             Ok(Some(v)) => {
                 prop_assert_eq!(v.as_str(), trimmed);
                 prop_assert!(!v.is_empty() && v.chars().count() <= max);

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use emo::auth::LockoutPolicy;
 use emo::domain::Phone;
-use emo::settings::LockoutPolicy;
-use emo::store::{LoginAttempts, StoreError, UserStore};
+use emo::store::{LoginAttempts, StoreError};
 
-use crate::harness::{aws_users, local_users};
+use crate::harness::{Users, aws_users, local_users};
 
 const POLICY: LockoutPolicy = LockoutPolicy {
     max_failures: 3,
@@ -19,7 +19,7 @@ fn phone(s: &str) -> Phone {
     Phone::parse(s).unwrap()
 }
 
-async fn registering_assigns_distinct_ids_and_finds_users_by_phone(users: Arc<dyn UserStore>) {
+async fn registering_assigns_distinct_ids_and_finds_users_by_phone(users: Arc<dyn Users>) {
     let a = users
         .create(&phone("13800000001"), "hash-a", 100)
         .await
@@ -38,7 +38,7 @@ async fn registering_assigns_distinct_ids_and_finds_users_by_phone(users: Arc<dy
     assert!(users.find_by_phone("13800000003").await.unwrap().is_none());
 }
 
-async fn a_phone_can_register_only_once(users: Arc<dyn UserStore>) {
+async fn a_phone_can_register_only_once(users: Arc<dyn Users>) {
     users
         .create(&phone("13900000000"), "first", 1)
         .await
@@ -49,7 +49,7 @@ async fn a_phone_can_register_only_once(users: Arc<dyn UserStore>) {
     assert_eq!(kept.password_hash, "first");
 }
 
-async fn simultaneous_registrations_of_one_phone_make_exactly_one_user(users: Arc<dyn UserStore>) {
+async fn simultaneous_registrations_of_one_phone_make_exactly_one_user(users: Arc<dyn Users>) {
     let p = phone("13700000000");
     let attempts = (0..8).map(|i| {
         let users = users.clone();
@@ -66,7 +66,7 @@ async fn simultaneous_registrations_of_one_phone_make_exactly_one_user(users: Ar
 }
 
 async fn changing_the_password_replaces_the_hash_and_bumps_the_token_version(
-    users: Arc<dyn UserStore>,
+    users: Arc<dyn Users>,
 ) {
     let u = users.create(&phone("13600000000"), "old", 1).await.unwrap();
     assert_eq!(
@@ -89,7 +89,7 @@ async fn changing_the_password_replaces_the_hash_and_bumps_the_token_version(
     );
 }
 
-async fn failed_logins_lock_a_phone_and_the_lock_expires(users: Arc<dyn UserStore>) {
+async fn failed_logins_lock_a_phone_and_the_lock_expires(users: Arc<dyn Users>) {
     let p = phone("13500000000");
     assert_eq!(
         users.login_attempts(&p).await.unwrap(),
@@ -112,7 +112,7 @@ async fn failed_logins_lock_a_phone_and_the_lock_expires(users: Arc<dyn UserStor
     assert_eq!(after.failures, 1);
 }
 
-async fn a_success_clears_the_failures(users: Arc<dyn UserStore>) {
+async fn a_success_clears_the_failures(users: Arc<dyn Users>) {
     let p = phone("13400000000");
     users.record_login_failure(&p, 10, POLICY).await.unwrap();
     users.record_login_failure(&p, 11, POLICY).await.unwrap();
@@ -131,7 +131,7 @@ async fn a_success_clears_the_failures(users: Arc<dyn UserStore>) {
     assert_eq!(users.login_attempts(&other).await.unwrap().failures, 1);
 }
 
-async fn simultaneous_failures_are_all_counted(users: Arc<dyn UserStore>) {
+async fn simultaneous_failures_are_all_counted(users: Arc<dyn Users>) {
     let p = phone("13300000000");
     let wide = LockoutPolicy {
         max_failures: 100,
@@ -146,7 +146,7 @@ async fn simultaneous_failures_are_all_counted(users: Arc<dyn UserStore>) {
     assert_eq!(users.login_attempts(&p).await.unwrap().failures, 6);
 }
 
-async fn a_days_job_allowance_is_counted_atomically_per_user_and_day(users: Arc<dyn UserStore>) {
+async fn a_days_job_allowance_is_counted_atomically_per_user_and_day(users: Arc<dyn Users>) {
     let takes = (0..6).map(|_| {
         let users = users.clone();
         async move { users.take_daily_job(7, 20_000, 4).await.unwrap() }

@@ -438,7 +438,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    super::$case(super::local_env(&[])).await;
+                    super::$case(super::local_env(&[]).await).await;
                 }
             )*
         }

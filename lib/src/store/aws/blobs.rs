@@ -99,12 +99,11 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
-    async fn url(
-        &self,
-        key: &str,
-        ttl: Duration,
-        _public_base: &str,
-    ) -> Result<String, StoreError> {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    async fn url(&self, key: &str, ttl: Duration) -> Result<String, StoreError> {
         let config =
             PresigningConfig::expires_in(ttl).map_err(|e| sdk_err("presigning config", e))?;
         let req = self

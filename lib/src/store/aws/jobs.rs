@@ -11,8 +11,9 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::sdk_err;
+use crate::domain::ModelKind;
 use crate::job::{Job, JobId};
-use crate::store::{JobStore, StoreError};
+use crate::store::{JobStore, StoreError, TaskSlots};
 
 /// The per-user index's name, as the template declares it.
 pub const USER_INDEX: &str = "by_user";
@@ -203,10 +204,13 @@ impl JobStore for DynamoJobStore {
             }
         }
     }
+}
 
+#[async_trait]
+impl TaskSlots for DynamoJobStore {
     async fn acquire_task_slot(
         &self,
-        model: &str,
+        model: ModelKind,
         job: &JobId,
         now: u64,
         until: u64,
@@ -218,7 +222,10 @@ impl JobStore for DynamoJobStore {
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .item("id", AttributeValue::S(format!("SLOT#{model}#{slot}")))
+                .item(
+                    "id",
+                    AttributeValue::S(format!("SLOT#{}#{slot}", model.as_str())),
+                )
                 .item("holder", AttributeValue::S(job.to_string()))
                 .item("until", AttributeValue::N(until.to_string()))
                 .item(
@@ -246,7 +253,7 @@ impl JobStore for DynamoJobStore {
 
     async fn release_task_slot(
         &self,
-        model: &str,
+        model: ModelKind,
         job: &JobId,
         max: u32,
     ) -> Result<(), StoreError> {
@@ -255,7 +262,10 @@ impl JobStore for DynamoJobStore {
                 .client
                 .delete_item()
                 .table_name(&self.table)
-                .key("id", AttributeValue::S(format!("SLOT#{model}#{slot}")))
+                .key(
+                    "id",
+                    AttributeValue::S(format!("SLOT#{}#{slot}", model.as_str())),
+                )
                 .condition_expression("holder = :job")
                 .expression_attribute_values(":job", AttributeValue::S(job.to_string()))
                 .send()

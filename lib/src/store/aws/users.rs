@@ -22,9 +22,9 @@ use aws_sdk_dynamodb::types::{
 use serde::{Deserialize, Serialize};
 
 use super::sdk_err;
+use crate::auth::LockoutPolicy;
 use crate::domain::Phone;
-use crate::settings::LockoutPolicy;
-use crate::store::{LoginAttempts, StoreError, User, UserStore, next_attempts};
+use crate::store::{DailyQuota, LoginAttempts, StoreError, User, UserStore, next_attempts};
 
 /// [`UserStore`] on a DynamoDB table.
 #[derive(Clone)]
@@ -309,7 +309,10 @@ impl UserStore for DynamoUserStore {
             .map_err(|e| sdk_err("DeleteItem (login attempts)", e))?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl DailyQuota for DynamoUserStore {
     async fn take_daily_job(&self, user_id: i64, day: u64, max: u32) -> Result<bool, StoreError> {
         let res = self
             .client

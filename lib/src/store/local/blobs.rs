@@ -1,3 +1,7 @@
+//! [`LocalBlobStore`]: the embedded backend's blobs, a folder whose links are HMAC-signed and
+//! served by `emo-local` at [`BLOB_ROUTE`].
+
+use std::future::Future;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
@@ -15,10 +19,27 @@ use crate::store::{BlobStore, StoreError};
 pub struct LocalBlobStore {
     root: PathBuf,
     signing_key: Vec<u8>,
+    /// `EMO_PUBLIC_URL`: where links start; by default the host the request came to.
+    public_url: Option<String>,
 }
 
 /// Where the local server serves blobs.
 pub const BLOB_ROUTE: &str = "/blobs/";
+
+/// Where links start when neither `EMO_PUBLIC_URL` nor a request names a host: `emo-local`'s
+/// default address (a function under `cargo lambda watch` serves no blobs itself).
+const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:3000";
+
+tokio::task_local! {
+    static REQUEST_BASE: String;
+}
+
+/// Runs `f` (a request's handler) with `base` (`http://host:port` the request came to) as where
+/// the links it mints start, unless `EMO_PUBLIC_URL` says otherwise. `emo-local` wraps every
+/// request in it, so a link works from wherever the API was reached.
+pub async fn with_request_base<F: Future>(base: String, f: F) -> F::Output {
+    REQUEST_BASE.scope(base, f).await
+}
 
 fn system_now() -> u64 {
     std::time::SystemTime::now()
@@ -28,10 +49,11 @@ fn system_now() -> u64 {
 }
 
 impl LocalBlobStore {
-    pub fn new(root: PathBuf, signing_key: &[u8]) -> Self {
+    pub fn new(root: PathBuf, signing_key: &[u8], public_url: Option<String>) -> Self {
         Self {
             root,
             signing_key: signing_key.to_vec(),
+            public_url,
         }
     }
 
@@ -109,8 +131,18 @@ impl BlobStore for LocalBlobStore {
         }
     }
 
-    async fn url(&self, key: &str, ttl: Duration, public_base: &str) -> Result<String, StoreError> {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    async fn url(&self, key: &str, ttl: Duration) -> Result<String, StoreError> {
         self.path(key)?;
+        let public_base = match &self.public_url {
+            Some(url) => url.clone(),
+            None => REQUEST_BASE
+                .try_with(String::clone)
+                .unwrap_or_else(|_| DEFAULT_PUBLIC_URL.to_owned()),
+        };
         let expires = system_now() + ttl.as_secs();
         let sig = self.signature(key, expires);
         Ok(format!(
@@ -126,7 +158,7 @@ mod tests {
 
     #[test]
     fn keys_cannot_escape_the_folder() {
-        let s = LocalBlobStore::new("/tmp/blobs".into(), b"k");
+        let s = LocalBlobStore::new("/tmp/blobs".into(), b"k", None);
         for bad in ["../x", "/etc/passwd", "a/../../b", "", "./a"] {
             assert!(s.path(bad).is_err(), "{bad}");
         }
@@ -135,7 +167,7 @@ mod tests {
 
     #[test]
     fn a_signature_holds_for_its_key_and_expiry_only() {
-        let s = LocalBlobStore::new("/tmp/blobs".into(), b"key");
+        let s = LocalBlobStore::new("/tmp/blobs".into(), b"key", None);
         let far = system_now() + 60;
         let sig = s.signature("gifs/a.gif", far);
         assert!(s.verify("gifs/a.gif", far, &sig));
@@ -144,7 +176,7 @@ mod tests {
         assert!(!s.verify("gifs/a.gif", far, "00"));
         let past = system_now() - 1;
         assert!(!s.verify("gifs/a.gif", past, &s.signature("gifs/a.gif", past)));
-        let other = LocalBlobStore::new("/tmp/blobs".into(), b"other");
+        let other = LocalBlobStore::new("/tmp/blobs".into(), b"other", None);
         assert!(!other.verify("gifs/a.gif", far, &sig));
     }
 }

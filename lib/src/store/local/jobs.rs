@@ -2,8 +2,9 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::LocalDb;
+use crate::domain::ModelKind;
 use crate::job::{Job, JobId};
-use crate::store::{JobStore, StoreError};
+use crate::store::{JobStore, StoreError, TaskSlots};
 
 /// [`JobStore`] on the embedded database: the job as JSON, with its id, owner, time and revision
 /// in columns for the conditional writes and the per-user index.
@@ -113,16 +114,19 @@ impl JobStore for LocalJobStore {
             .map(decode)
             .collect::<anyhow::Result<_>>()?)
     }
+}
 
+#[async_trait]
+impl TaskSlots for LocalJobStore {
     async fn acquire_task_slot(
         &self,
-        model: &str,
+        model: ModelKind,
         job: &JobId,
         now: u64,
         until: u64,
         max: u32,
     ) -> Result<bool, StoreError> {
-        let (model, job) = (model.to_owned(), job.to_string());
+        let (model, job) = (model.as_str(), job.to_string());
         Ok(self
             .db
             .call(move |conn| {
@@ -158,11 +162,11 @@ impl JobStore for LocalJobStore {
 
     async fn release_task_slot(
         &self,
-        model: &str,
+        model: ModelKind,
         job: &JobId,
         _max: u32,
     ) -> Result<(), StoreError> {
-        let (model, job) = (model.to_owned(), job.to_string());
+        let (model, job) = (model.as_str(), job.to_string());
         self.db
             .call(move |conn| {
                 Ok(conn.execute(

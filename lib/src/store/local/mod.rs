@@ -8,7 +8,7 @@ mod jobs;
 mod queue;
 mod users;
 
-pub use blobs::{BLOB_ROUTE, LocalBlobStore};
+pub use blobs::{BLOB_ROUTE, LocalBlobStore, with_request_base};
 pub use jobs::LocalJobStore;
 pub use queue::LocalJobQueue;
 pub use users::LocalUserStore;

@@ -2,9 +2,9 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::LocalDb;
+use crate::auth::LockoutPolicy;
 use crate::domain::Phone;
-use crate::settings::LockoutPolicy;
-use crate::store::{LoginAttempts, StoreError, User, UserStore, next_attempts};
+use crate::store::{DailyQuota, LoginAttempts, StoreError, User, UserStore, next_attempts};
 
 /// [`UserStore`] on the embedded SQLite database.
 #[derive(Clone)]
@@ -157,7 +157,10 @@ impl UserStore for LocalUserStore {
             .await?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl DailyQuota for LocalUserStore {
     async fn take_daily_job(&self, user_id: i64, day: u64, max: u32) -> Result<bool, StoreError> {
         Ok(self
             .db

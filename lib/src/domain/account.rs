@@ -1,12 +1,8 @@
-//! Validated types: a value of one of these has passed the contract's rules, so the code behind the
-//! edge never checks them again.
+//! The account's validated types: the phone number a user signs up with and their password.
 
 use std::fmt;
 
-/// Why an input was refused; the text is what the client reads.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Invalid(pub String);
+use super::Invalid;
 
 /// A mainland-China mobile number: 11 digits, `^1[3-9]\d{9}$`.
 #[derive(Clone, PartialEq, Eq, Hash)]

@@ -1,16 +1,17 @@
-//! `GET /blobs/<key>?expires=…&signature=…`: the local backend's stand-in for S3 presigned GETs,
-//! served only by the local server.
+//! `GET /blobs/<key>?expires=…&signature=…`: the local backend's stand-in for S3 presigned GETs.
+//! A link is served only while its signature holds and it has not expired; a blob deleted since
+//! answers 404 at once.
 
+use emo::AppState;
+use emo::store::BlobStore;
+use emo::store::local::{BLOB_ROUTE, LocalBlobStore};
+use emo::web::response::{INTERNAL, video_error};
 use http::StatusCode;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use lambda_http::{Body, Request, Response};
 
-use crate::AppState;
-use crate::store::local::BLOB_ROUTE;
-use crate::web::response::video_error;
-
 pub async fn get(state: &AppState, req: Request) -> Response<Body> {
-    let Some(store) = &state.local_blobs else {
+    let Some(store) = local_blobs(state) else {
         return video_error(StatusCode::NOT_FOUND, "not found");
     };
     let key = req
@@ -36,7 +37,6 @@ pub async fn get(state: &AppState, req: Request) -> Response<Body> {
             "this link has expired or is not valid",
         );
     }
-    use crate::store::BlobStore;
     match store.get(key).await {
         Ok(Some(bytes)) => {
             let content_type = if key.ends_with(".gif") {
@@ -54,10 +54,12 @@ pub async fn get(state: &AppState, req: Request) -> Response<Body> {
         Ok(None) => video_error(StatusCode::NOT_FOUND, "not found"),
         Err(e) => {
             tracing::error!(key, error = %anyhow::Error::from(e), "blob read failed");
-            video_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                crate::web::response::INTERNAL,
-            )
+            video_error(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
         }
     }
+}
+
+/// The blob store when it is the local folder (on aws, S3 serves the links itself).
+fn local_blobs(state: &AppState) -> Option<&LocalBlobStore> {
+    state.blobs.as_any().downcast_ref::<LocalBlobStore>()
 }

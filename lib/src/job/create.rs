@@ -1,0 +1,120 @@
+//! Creating a job: the user's allowances, then the saga that stores the input image, the job and
+//! its Start message, in that order, undoing what was done if a later step fails. Knows nothing of
+//! HTTP: the create handlers validate the request and turn [`CreateError`] into the envelope.
+
+use std::time::Duration;
+
+use crate::AppState;
+use crate::store::{StoreError, User, enqueue};
+
+use super::{Job, JobId, JobMessage, JobRequest};
+
+/// How long past its deadline a job may stay in progress before a query ends it (and the window
+/// in which jobs still count as active for the allowance).
+pub const OVERDUE_GRACE_SECS: u64 = 120;
+
+/// A validated input image, ready to store.
+pub struct InputBlob {
+    pub key: String,
+    pub bytes: Vec<u8>,
+    pub content_type: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// Over a per-user allowance: refused before anything is stored, so it costs nothing. The
+    /// text is for the user.
+    #[error("{0}")]
+    OverAllowance(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates job `id` for `user`: checks and counts the allowances, then stores `image`, the job
+/// and its Start message.
+pub async fn create(
+    state: &AppState,
+    user: &User,
+    id: JobId,
+    request: JobRequest,
+    image: Option<InputBlob>,
+) -> Result<Job, CreateError> {
+    let now = state.clock.now();
+    check_allowance(state, user, now).await?;
+    let job = Job::new(
+        id,
+        user.id,
+        request,
+        now,
+        state.job_settings.deadline.as_secs(),
+    );
+    let image_key = image.as_ref().map(|i| i.key.clone());
+    if let Some(image) = image {
+        state
+            .blobs
+            .put(&image.key, image.bytes, image.content_type)
+            .await?;
+    }
+    let undo_image = || async {
+        if let Some(key) = &image_key
+            && let Err(e) = state.blobs.delete(key).await
+        {
+            tracing::error!(key, error = %anyhow::Error::from(e), "could not undo the input image");
+        }
+    };
+    if let Err(e) = state.jobs.create(&job).await {
+        undo_image().await;
+        return Err(e.into());
+    }
+    let message = JobMessage::Start {
+        job_id: job.id.clone(),
+    };
+    if let Err(e) = enqueue(state.queue.as_ref(), &message, Duration::ZERO).await {
+        if let Err(undo) = state.jobs.delete(&job.id).await {
+            tracing::error!(job_id = %job.id, error = %anyhow::Error::from(undo), "could not undo the job");
+        }
+        undo_image().await;
+        return Err(e.into());
+    }
+    tracing::info!(job_id = %job.id, user_id = user.id, kind = job.request.model_kind().as_str(), "job created");
+    Ok(job)
+}
+
+/// China's day number (UTC+8): the day the daily allowance counts in.
+fn china_day(now: u64) -> u64 {
+    (now + 8 * 3600) / 86_400
+}
+
+/// Refuses a job beyond the user's allowances: jobs in progress at once (read from the user
+/// index, so two requests in the same instant may both pass), and jobs per day (an atomic
+/// counter, so the bill is bounded however requests race). Counts the job against the day.
+async fn check_allowance(state: &AppState, user: &User, now: u64) -> Result<(), CreateError> {
+    let limits = &state.job_settings;
+    let window = now.saturating_sub(limits.deadline.as_secs() + OVERDUE_GRACE_SECS);
+    let recent = state
+        .jobs
+        .list_for_user(
+            user.id,
+            window,
+            (limits.max_daily_per_user + limits.max_active_per_user) as usize,
+        )
+        .await?;
+    let active = recent.iter().filter(|j| !j.status.is_terminal()).count();
+    if active >= limits.max_active_per_user as usize {
+        return Err(CreateError::OverAllowance(format!(
+            "同时进行中的任务最多 {} 个，请等当前任务完成后再试",
+            limits.max_active_per_user
+        )));
+    }
+    if !state
+        .quota
+        .take_daily_job(user.id, china_day(now), limits.max_daily_per_user)
+        .await?
+    {
+        return Err(CreateError::OverAllowance(format!(
+            "今天的生成次数已用完（每天 {} 次），请明天再来",
+            limits.max_daily_per_user
+        )));
+    }
+    Ok(())
+}

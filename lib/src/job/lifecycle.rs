@@ -1,0 +1,70 @@
+//! Writing a job, and ending one FAILED with what that frees, for every caller: the worker's
+//! steps and the query that finds a job past its deadline. [`save`] is the one write: it bumps
+//! `rev`, so of two writers of one revision only one wins.
+
+use crate::AppState;
+use crate::store::StoreError;
+
+use super::Job;
+
+/// Writes `next` (a transition of the job as read) one revision on. `Ok(None)`: someone else
+/// wrote first, nothing was written; `Ok(Some(job))`: the job as stored now.
+pub async fn save(state: &AppState, mut next: Job) -> Result<Option<Job>, StoreError> {
+    next.rev += 1;
+    next.updated_at = state.clock.now();
+    Ok(state.jobs.update(&next).await?.then_some(next))
+}
+
+/// Why [`fail`] could not end a job.
+#[derive(Debug, thiserror::Error)]
+pub enum FailError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Other writers kept changing it; try again later.
+    #[error("the job kept changing while failing it")]
+    Contended,
+}
+
+/// Ends `job` FAILED with `message` (reading it again if it changed meanwhile), then gives back
+/// its DashScope slot and removes its input image. Returns the job as it ends: FAILED, or what
+/// another writer ended it as; `None` if it is gone.
+pub async fn fail(state: &AppState, mut job: Job, message: &str) -> Result<Option<Job>, FailError> {
+    for _ in 0..5 {
+        if job.status.is_terminal() {
+            return Ok(Some(job));
+        }
+        if let Some(failed) = save(state, job.failed(message)).await? {
+            tracing::info!(job_id = %job.id, error_message = message, "job FAILED");
+            release_slot(state, &job).await;
+            remove_input(state, &job).await;
+            return Ok(Some(failed));
+        }
+        match state.jobs.get(&job.id).await? {
+            Some(fresh) => job = fresh,
+            None => return Ok(None),
+        }
+    }
+    Err(FailError::Contended)
+}
+
+/// Gives back the job's DashScope slot; a slot that cannot be given back frees itself at the
+/// job's deadline.
+pub async fn release_slot(state: &AppState, job: &Job) {
+    let model = job.request.model_kind();
+    if let Err(e) = state
+        .slots
+        .release_task_slot(model, &job.id, state.store.max_in_flight)
+        .await
+    {
+        tracing::warn!(error = %anyhow::Error::from(e), "could not release the DashScope slot");
+    }
+}
+
+/// Removes the job's input image, which nothing needs once the job has ended.
+pub async fn remove_input(state: &AppState, job: &Job) {
+    if let Some(key) = job.request.input_key()
+        && let Err(e) = state.blobs.delete(key).await
+    {
+        tracing::warn!(error = %anyhow::Error::from(e), "could not remove the input image");
+    }
+}

@@ -1,0 +1,175 @@
+//! The sticker job: its record, its request, its status as the API reports it, and the message
+//! that advances it through the worker.
+//!
+//! - [`transitions`]: every change of a job's state, as pure methods on [`Job`]; the only place
+//!   that assigns `status` or `stage`.
+//! - [`lifecycle`]: writing a job ([`lifecycle::save`], which bumps `rev`) and ending one FAILED
+//!   with what that frees (its DashScope slot, its input image): shared by the worker and the
+//!   query.
+//! - [`create`]: the allowance check and the create saga (image, job, Start message), no HTTP.
+//! - [`settings`]: how jobs are created and shown.
+
+pub mod create;
+pub mod lifecycle;
+pub mod settings;
+pub mod transitions;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::domain::JobId;
+use crate::domain::{ModelKind, Resolution, VideoSize};
+pub use settings::JobSettings;
+
+/// User-readable endings, shown as `error_message`.
+pub const MSG_TIMEOUT: &str = "生成超时，请稍后重试";
+pub const MSG_GAVE_UP: &str = "处理失败，请稍后重试";
+pub const MSG_UNDECODABLE: &str = "生成的视频无法转换为表情包，请换个描述重试";
+pub const MSG_TOO_BIG: &str = "生成的表情包超过 500 KB，请换个简单些的描述重试";
+
+/// What the job asks DashScope for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobRequest {
+    TextToVideo {
+        prompt: String,
+        negative_prompt: Option<String>,
+        size: VideoSize,
+    },
+    ImageToVideo {
+        prompt: String,
+        negative_prompt: Option<String>,
+        resolution: Resolution,
+        /// Blob key of the validated input image (never the image itself: it can be 10 MB).
+        image_key: String,
+    },
+    /// `create_with_prompt`: Qwen with web search describes the character, then text-to-video.
+    Character {
+        role: String,
+        source: Option<String>,
+        action: String,
+        size: VideoSize,
+    },
+}
+
+impl JobRequest {
+    /// The DashScope model family this job is throttled under.
+    pub fn model_kind(&self) -> ModelKind {
+        match self {
+            JobRequest::ImageToVideo { .. } => ModelKind::I2v,
+            _ => ModelKind::T2v,
+        }
+    }
+
+    /// The blob key of the job's input image, if it has one.
+    pub fn input_key(&self) -> Option<&str> {
+        match self {
+            JobRequest::ImageToVideo { image_key, .. } => Some(image_key),
+            _ => None,
+        }
+    }
+}
+
+/// The status the API reports (section 3 of the spec; `UNKNOWN` is never stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "PENDING",
+            JobStatus::Running => "RUNNING",
+            JobStatus::Succeeded => "SUCCEEDED",
+            JobStatus::Failed => "FAILED",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobStatus::Succeeded | JobStatus::Failed)
+    }
+}
+
+/// Where the worker is with a job; finer than [`JobStatus`], reported as the additive `stage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Created and queued; nothing sent to DashScope yet.
+    Queued,
+    /// A worker holds the lease to ask Qwen and/or create the DashScope task.
+    Submitting,
+    /// The DashScope task exists (`task_id`); polls come by delayed messages.
+    Generating,
+    /// A worker holds the lease to download the MP4 and encode the GIF.
+    Transcoding,
+    Done,
+}
+
+/// A job as stored. Every change is a conditional write on `rev`, so concurrent or repeated
+/// deliveries of a message can never both apply a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: JobId,
+    pub user_id: i64,
+    pub request: JobRequest,
+    pub status: JobStatus,
+    pub stage: Stage,
+    /// Bumped by every write; a write applies only over the revision it read.
+    pub rev: u64,
+    pub created_at: u64,
+    pub updated_at: u64,
+    /// After this, a job still in progress ends FAILED (timeout).
+    pub deadline_at: u64,
+    /// While `stage` is Submitting or Transcoding: until when the worker that entered it owns it.
+    pub lease_until: u64,
+    /// How many times a worker entered Submitting (a second entry means the first one crashed).
+    pub submit_attempts: u32,
+    /// The text-to-video prompt Qwen wrote for a character job.
+    pub described_prompt: Option<String>,
+    pub task_id: Option<String>,
+    /// Sequence of the one live poll message; a message with another number is a stale duplicate.
+    pub poll_seq: u32,
+    pub gif_key: Option<String>,
+    pub gif_bytes: Option<u64>,
+    pub gif_width: Option<u32>,
+    pub gif_height: Option<u32>,
+    pub error_message: Option<String>,
+}
+
+/// What a queue message asks the worker to do with a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum JobMessage {
+    /// Describe (character jobs) and submit to DashScope.
+    Start { job_id: JobId },
+    /// Ask DashScope about the task; poll number `seq`.
+    Poll { job_id: JobId, seq: u32 },
+}
+
+impl JobMessage {
+    pub fn job_id(&self) -> &JobId {
+        match self {
+            JobMessage::Start { job_id } | JobMessage::Poll { job_id, .. } => job_id,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_as_json() {
+        let m = JobMessage::Poll {
+            job_id: JobId::new(),
+            seq: 3,
+        };
+        let json = serde_json::to_string(&m).unwrap();
+        assert!(json.contains(r#""step":"poll""#), "{json}");
+        assert_eq!(serde_json::from_str::<JobMessage>(&json).unwrap(), m);
+    }
+}

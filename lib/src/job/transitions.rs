@@ -1,0 +1,262 @@
+//! Every change of a job's state, as pure methods on [`Job`]: no I/O, no clock of their own, so
+//! each is tested here on its own. This is the only file that assigns `status` or `stage`.
+//!
+//! ```text
+//! new ──> Queued ──claim_submit──> Submitting ──submitted(task)──> Generating ──claim_transcode──>
+//!   Transcoding ──succeeded(gif)──> Done (SUCCEEDED)
+//! Submitting ──requeued──> Queued            (DashScope refused for now; no task was made)
+//! Generating ──next_poll──> Generating       (the task is still running)
+//! Transcoding ──lease_released──> Transcoding (a passing failure; the next delivery resumes)
+//! any state in progress ──failed(message)──> Done (FAILED)
+//! ```
+//!
+//! A transition returns the next job and leaves `rev` and `updated_at` alone: writing it is
+//! [`super::lifecycle::save`]'s job, which bumps `rev` so that only one writer of a revision wins.
+
+use super::{Job, JobId, JobRequest, JobStatus, Stage};
+
+/// The GIF a finished job points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StickerFile {
+    pub key: String,
+    pub bytes: u64,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Job {
+    /// A new job, PENDING and queued, with its deadline `deadline_secs` after `now`.
+    pub fn new(id: JobId, user_id: i64, request: JobRequest, now: u64, deadline_secs: u64) -> Self {
+        Self {
+            id,
+            user_id,
+            request,
+            status: JobStatus::Pending,
+            stage: Stage::Queued,
+            rev: 0,
+            created_at: now,
+            updated_at: now,
+            deadline_at: now + deadline_secs,
+            lease_until: 0,
+            submit_attempts: 0,
+            described_prompt: None,
+            task_id: None,
+            poll_seq: 0,
+            gif_key: None,
+            gif_bytes: None,
+            gif_width: None,
+            gif_height: None,
+            error_message: None,
+        }
+    }
+
+    /// A worker takes the submit step: it owns the job until `now + lease_secs`.
+    pub fn claim_submit(&self, now: u64, lease_secs: u64) -> Job {
+        let mut next = self.clone();
+        next.stage = Stage::Submitting;
+        next.lease_until = now + lease_secs;
+        next.submit_attempts += 1;
+        next
+    }
+
+    /// DashScope made task `task_id`: the job is RUNNING and waits for poll 1. `described` is the
+    /// prompt Qwen wrote for a character job.
+    pub fn submitted(&self, task_id: String, described: Option<String>) -> Job {
+        let mut next = self.clone();
+        next.status = JobStatus::Running;
+        next.stage = Stage::Generating;
+        next.task_id = Some(task_id);
+        next.described_prompt = described;
+        next.lease_until = 0;
+        next.poll_seq = 1;
+        next
+    }
+
+    /// DashScope refused for now and made no task: back in the queue, the lease given up and the
+    /// attempt not counted, keeping Qwen's description so it is not asked for twice.
+    pub fn requeued(&self, described: Option<String>) -> Job {
+        let mut next = self.clone();
+        next.stage = Stage::Queued;
+        next.lease_until = 0;
+        next.submit_attempts = next.submit_attempts.saturating_sub(1);
+        next.described_prompt = described;
+        next
+    }
+
+    /// Poll `seq` found the task still running; poll `seq + 1` is the live one now.
+    pub fn next_poll(&self, seq: u32) -> Job {
+        let mut next = self.clone();
+        next.poll_seq = seq + 1;
+        next
+    }
+
+    /// A worker takes the transcode step: it owns the job until `now + lease_secs`.
+    pub fn claim_transcode(&self, now: u64, lease_secs: u64) -> Job {
+        let mut next = self.clone();
+        next.stage = Stage::Transcoding;
+        next.lease_until = now + lease_secs;
+        next
+    }
+
+    /// The step held under a lease failed for now: give the lease up so the next delivery redoes
+    /// the step at once.
+    pub fn lease_released(&self) -> Job {
+        let mut next = self.clone();
+        next.lease_until = 0;
+        next
+    }
+
+    /// The GIF is stored: the job is SUCCEEDED.
+    pub fn succeeded(&self, gif: StickerFile) -> Job {
+        let mut next = self.clone();
+        next.status = JobStatus::Succeeded;
+        next.stage = Stage::Done;
+        next.lease_until = 0;
+        next.gif_key = Some(gif.key);
+        next.gif_bytes = Some(gif.bytes);
+        next.gif_width = Some(gif.width);
+        next.gif_height = Some(gif.height);
+        next
+    }
+
+    /// Ends the job FAILED with `message` for the user.
+    pub fn failed(&self, message: impl Into<String>) -> Job {
+        let mut next = self.clone();
+        next.status = JobStatus::Failed;
+        next.stage = Stage::Done;
+        next.error_message = Some(message.into());
+        next.lease_until = 0;
+        next
+    }
+
+    /// Whether a job still in progress is past its deadline by more than `grace_secs` at `now`.
+    pub fn is_overdue(&self, now: u64, grace_secs: u64) -> bool {
+        !self.status.is_terminal() && now > self.deadline_at + grace_secs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::VideoSize;
+
+    fn queued() -> Job {
+        let request = JobRequest::TextToVideo {
+            prompt: "一只猫".into(),
+            negative_prompt: None,
+            size: VideoSize::parse(None).unwrap(),
+        };
+        Job::new(JobId::new(), 7, request, 1_000, 1_800)
+    }
+
+    #[test]
+    fn a_new_job_is_pending_queued_and_due_at_its_deadline() {
+        let job = queued();
+        assert_eq!((job.status, job.stage), (JobStatus::Pending, Stage::Queued));
+        assert_eq!(
+            (job.rev, job.created_at, job.deadline_at),
+            (0, 1_000, 2_800)
+        );
+        assert!(!job.is_overdue(2_800 + 120, 120));
+        assert!(job.is_overdue(2_800 + 121, 120));
+    }
+
+    #[test]
+    fn a_submit_claims_a_lease_and_counts_the_attempt() {
+        let claimed = queued().claim_submit(1_010, 180);
+        assert_eq!(claimed.stage, Stage::Submitting);
+        assert_eq!(claimed.lease_until, 1_190);
+        assert_eq!(claimed.submit_attempts, 1);
+        assert_eq!(claimed.status, JobStatus::Pending);
+    }
+
+    #[test]
+    fn a_made_task_runs_with_poll_one_live_and_no_lease() {
+        let job = queued()
+            .claim_submit(1_010, 180)
+            .submitted("task-1".into(), Some("孙悟空".into()));
+        assert_eq!(
+            (job.status, job.stage),
+            (JobStatus::Running, Stage::Generating)
+        );
+        assert_eq!(job.task_id.as_deref(), Some("task-1"));
+        assert_eq!(job.described_prompt.as_deref(), Some("孙悟空"));
+        assert_eq!((job.lease_until, job.poll_seq), (0, 1));
+    }
+
+    #[test]
+    fn a_refused_submit_goes_back_to_the_queue_without_counting() {
+        let job = queued()
+            .claim_submit(1_010, 180)
+            .requeued(Some("描述".into()));
+        assert_eq!((job.status, job.stage), (JobStatus::Pending, Stage::Queued));
+        assert_eq!((job.lease_until, job.submit_attempts), (0, 0));
+        assert_eq!(job.described_prompt.as_deref(), Some("描述"));
+    }
+
+    #[test]
+    fn polls_advance_the_live_number() {
+        let job = queued()
+            .submitted("t".into(), None)
+            .next_poll(1)
+            .next_poll(2);
+        assert_eq!(job.poll_seq, 3);
+        assert_eq!(job.stage, Stage::Generating);
+    }
+
+    #[test]
+    fn a_transcode_claims_a_lease_that_a_passing_failure_gives_back() {
+        let job = queued()
+            .submitted("t".into(), None)
+            .claim_transcode(1_100, 180);
+        assert_eq!((job.stage, job.lease_until), (Stage::Transcoding, 1_280));
+        let released = job.lease_released();
+        assert_eq!(
+            (released.stage, released.lease_until),
+            (Stage::Transcoding, 0)
+        );
+    }
+
+    #[test]
+    fn a_stored_gif_ends_the_job_succeeded() {
+        let gif = StickerFile {
+            key: "gifs/x.gif".into(),
+            bytes: 1234,
+            width: 240,
+            height: 160,
+        };
+        let job = queued()
+            .submitted("t".into(), None)
+            .claim_transcode(1_100, 180)
+            .succeeded(gif);
+        assert_eq!((job.status, job.stage), (JobStatus::Succeeded, Stage::Done));
+        assert_eq!(job.gif_key.as_deref(), Some("gifs/x.gif"));
+        assert_eq!(
+            (job.gif_bytes, job.gif_width, job.gif_height),
+            (Some(1234), Some(240), Some(160))
+        );
+        assert_eq!(job.lease_until, 0);
+        assert!(!job.is_overdue(u64::MAX - 200, 120));
+    }
+
+    #[test]
+    fn a_failure_ends_the_job_with_its_message_from_any_stage() {
+        for job in [
+            queued(),
+            queued().claim_submit(1_010, 180),
+            queued().submitted("t".into(), None),
+            queued()
+                .submitted("t".into(), None)
+                .claim_transcode(1_100, 180),
+        ] {
+            let failed = job.failed("生成超时");
+            assert_eq!(
+                (failed.status, failed.stage),
+                (JobStatus::Failed, Stage::Done)
+            );
+            assert_eq!(failed.error_message.as_deref(), Some("生成超时"));
+            assert_eq!(failed.lease_until, 0);
+            assert_eq!(failed.rev, job.rev, "writing bumps rev, not the transition");
+        }
+    }
+}
