@@ -10,8 +10,8 @@
 # --check also runs the binary: natively when the host has that architecture, otherwise under
 # Debian's qemu-user-static (installed if missing). It prints `ffmpeg -version`, checks the H.264
 # decoder and the filters the transcoder uses, and decodes a 5 s 30 fps H.264 clip like
-# DashScope's with the transcoder's exact ffmpeg arguments (lib/src/gif.rs), counting the bytes
-# of the RGBA frames. If an emo-gif binary is built (target/{release,debug}/emo-gif), it also
+# DashScope's with the transcoder's exact ffmpeg arguments (lib/src/gif/decode.rs), counting the
+# bytes of the RGBA frames. If an emo-gif binary is built (target/{release,debug}/emo-gif), it also
 # makes a sticker with the transcoder's own code through that ffmpeg.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -142,7 +142,7 @@ if [ "$check" = 1 ]; then
     clip="$work/clip-$size.mp4"
     ffmpeg -nostdin -loglevel error -f lavfi -i "testsrc2=size=$size:rate=30" -t 5 \
       -c:v libx264 -preset veryfast -pix_fmt yuv420p "$clip"
-    # The transcoder's arguments (lib/src/gif.rs `decode`, defaults: 240 px, 10 fps, 10 s cap).
+    # The transcoder's arguments (lib/src/gif/decode.rs `decode`, defaults: 240 px, 10 fps, 10 s cap).
     start=$(date +%s%N)
     "${run[@]}" -nostdin -hide_banner -loglevel error -i "$clip" -map 0:v:0 -an -sn -dn \
       -filter "fps=10,scale=w='min(240,iw)':h='min(240,ih)':force_original_aspect_ratio=decrease:flags=lanczos" \
