@@ -6,7 +6,7 @@
 //! - [`settings`]: configuration read once from the environment.
 //! - [`auth`]: argon2id password hashing, JWT issue/verify, the bearer-token check.
 //! - [`dashscope`]: the DashScope client (video tasks, Qwen with web search) and its errors.
-//! - [`image`]: the `img_base64` input image: Data URI parsing, DashScope's format, size and
+//! - [`photo`]: the `img_base64` input image: Data URI parsing, DashScope's format, size and
 //!   dimension rules, alpha flattened onto white.
 //! - [`web`]: request-body parsing (multipart, urlencoded, JSON) and the contract's envelopes.
 //! - [`gif`]: MP4 -> looping GIF sticker within a byte budget (ffmpeg decodes, gifski encodes).
@@ -20,8 +20,8 @@ pub mod clock;
 pub mod dashscope;
 pub mod domain;
 pub mod gif;
-pub mod image;
 pub mod job;
+pub mod photo;
 pub mod secrets;
 pub mod settings;
 pub mod state;

@@ -281,7 +281,7 @@ async fn submit(state: &AppState, job: Job) -> Result<(), Retry> {
             let Some(bytes) = state.blobs.get(image_key).await? else {
                 return finish_failed(state, job, MSG_GAVE_UP).await;
             };
-            let Some(uri) = crate::image::data_uri(&bytes) else {
+            let Some(uri) = crate::photo::data_uri(&bytes) else {
                 return finish_failed(state, job, MSG_GAVE_UP).await;
             };
             dashscope

@@ -128,7 +128,7 @@ async fn create_inner(state: &AppState, req: &Request) -> Result<Response<Body>,
                 })?
                 .to_owned();
             // Decoding a 2000 px image takes tens of milliseconds of CPU: not on an async thread.
-            let image = tokio::task::spawn_blocking(move || crate::image::parse_data_uri(&uri))
+            let image = tokio::task::spawn_blocking(move || crate::photo::parse_data_uri(&uri))
                 .await
                 .map_err(|e| anyhow::anyhow!("image validation panicked: {e}"))??;
             let key = input_key(&job_id, image.extension());
@@ -192,7 +192,7 @@ async fn start_job(
     user: &User,
     id: JobId,
     request: JobRequest,
-    image: Option<(String, crate::image::InputImage)>,
+    image: Option<(String, crate::photo::InputImage)>,
 ) -> Result<Job, Failure> {
     let now = state.clock.now();
     check_allowance(state, user, now).await?;
