@@ -1,7 +1,7 @@
 //! The local server behind `emo-local`: every route of the API on one port, served by the very
 //! handlers the Lambdas run (`emo::api`), so what works here works behind API Gateway.
 //!
-//! [`standin`] is the offline DashScope stand-in that the dev server and the tests talk to when
+//! [`emo_standin`] is the offline DashScope stand-in that the dev server and the tests talk to when
 //! there is no API key.
 
 use std::future::Future;
@@ -15,8 +15,6 @@ use emo::AppState;
 use emo::web::form::MAX_BODY_BYTES;
 use http::StatusCode;
 use tokio::net::TcpListener;
-
-pub mod standin;
 
 /// The axum app: one fallback that hands every request to [`emo::api::route`].
 pub fn app(state: Arc<AppState>) -> axum::Router {
@@ -78,15 +76,15 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
 /// nothing. The stand-in lives as long as the returned handle.
 pub async fn standin_unless_keyed(
     settings: &mut emo::settings::Settings,
-) -> anyhow::Result<Option<standin::StandinHandle>> {
+) -> anyhow::Result<Option<emo_standin::StandinHandle>> {
     if settings.dashscope.api_key.is_some() {
         return Ok(None);
     }
-    let config = standin::StandinConfig {
+    let config = emo_standin::StandinConfig {
         ffmpeg: settings.ffmpeg.clone(),
         ..Default::default()
     };
-    let handle = standin::Standin::start(config).await?;
+    let handle = emo_standin::Standin::start(config).await?;
     settings.dashscope.api_key = Some("offline-stand-in".into());
     settings.dashscope.base_url = handle.base_url();
     if std::env::var_os("EMO_POLL_INTERVAL_SECS").is_none() {

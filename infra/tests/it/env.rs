@@ -8,7 +8,7 @@ use std::time::Duration;
 use emo::AppState;
 use emo::settings::Settings;
 use emo::state::{aws_ports, local_ports};
-use emo_infra::standin::{Standin, StandinConfig, StandinHandle};
+use emo_standin::{Standin, StandinConfig, StandinHandle};
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};
 
