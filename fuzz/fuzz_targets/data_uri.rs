@@ -7,7 +7,7 @@
 use arbitrary::Arbitrary;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use emo::image::{ImageFormat, ImageLimits, InputImage, parse_data_uri_with};
+use emo::photo::{ImageFormat, ImageLimits, InputImage, parse_data_uri_with};
 use libfuzzer_sys::fuzz_target;
 
 const MIMES: [&str; 6] = [

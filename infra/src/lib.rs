@@ -2,7 +2,7 @@
 //! handlers the Lambdas run (`emo::api`), so what works here works behind API Gateway.
 //!
 //! [`local`] holds what only `emo-local` has (its router, blob links and worker loop);
-//! [`standin`] is the offline DashScope stand-in that the dev server and the tests talk to when
+//! [`emo_standin`] is the offline DashScope stand-in that the dev server and the tests talk to when
 //! there is no API key.
 
 use std::future::Future;
@@ -18,7 +18,6 @@ use http::StatusCode;
 use tokio::net::TcpListener;
 
 pub mod local;
-pub mod standin;
 
 /// The axum app: one fallback that hands every request to [`local::router::route`].
 pub fn app(state: Arc<AppState>) -> axum::Router {
@@ -77,16 +76,16 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
 /// `emo-local`'s state ([`emo::Role::Local`]) from the environment. With no DashScope key, starts
 /// the offline stand-in and points the worker at it (with a 1 s poll interval unless one is set,
 /// so a sticker appears within seconds); the stand-in lives as long as the returned handle.
-pub async fn local_state() -> anyhow::Result<(AppState, Option<standin::StandinHandle>)> {
+pub async fn local_state() -> anyhow::Result<(AppState, Option<emo_standin::StandinHandle>)> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     if env("DASHSCOPE_API_KEY").is_some() || env("DASHSCOPE_API_KEY_SECRET_ID").is_some() {
         return Ok((AppState::from_env(emo::Role::Local).await?, None));
     }
-    let config = standin::StandinConfig {
+    let config = emo_standin::StandinConfig {
         ffmpeg: env("EMO_FFMPEG").unwrap_or_else(|| "ffmpeg".into()).into(),
         ..Default::default()
     };
-    let handle = standin::Standin::start(config).await?;
+    let handle = emo_standin::Standin::start(config).await?;
     let base_url = handle.base_url();
     tracing::warn!(
         "DASHSCOPE_API_KEY is not set: using the offline DashScope stand-in at {base_url} \

@@ -14,7 +14,7 @@
 //!   adapters.
 //! - [`secrets`]: keys read from Secrets Manager at run time.
 //! - [`state`]: `AppState`, the settings and ports a process's role uses, built once per process.
-//! - [`image`] (`photo`): the `img_base64` input image: Data URI parsing, DashScope's format, size
+//! - [`photo`] (`photo`): the `img_base64` input image: Data URI parsing, DashScope's format, size
 //!   and dimension rules, alpha flattened onto white.
 //! - [`dashscope`] (`worker`): the DashScope client (video tasks, Qwen with web search) and its
 //!   errors.
@@ -32,7 +32,7 @@ pub mod domain;
 #[cfg(feature = "worker")]
 pub mod gif;
 #[cfg(feature = "photo")]
-pub mod image;
+pub mod photo;
 pub mod job;
 pub mod secrets;
 pub mod settings;

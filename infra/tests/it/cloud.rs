@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use emo::worker::MSG_GAVE_UP;
-use emo_infra::standin::{Standin, StandinConfig};
+use emo_standin::{Standin, StandinConfig};
 use serde_json::{Value, json};
 
 use crate::env::{assert_sticker, emulator_configured, unique};

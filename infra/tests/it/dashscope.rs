@@ -1,4 +1,4 @@
-//! The DashScope client (`emo::dashscope`) against the offline stand-in (`emo_infra::standin`):
+//! The DashScope client (`emo::dashscope`) against the offline stand-in (`emo_standin`):
 //! real HTTP on loopback, real MP4s checked with ffprobe.
 
 use std::process::{Command, Stdio};
@@ -9,7 +9,7 @@ use emo::dashscope::{
     DashScope, DashScopeConfig, DashScopeError, ErrorKind, MAX_DESCRIPTION_CHARS, TaskState,
     TaskStatus, failure_message,
 };
-use emo_infra::standin::{SeenRequest, Standin, StandinConfig, StandinHandle};
+use emo_standin::{SeenRequest, Standin, StandinConfig, StandinHandle};
 use serde_json::Value;
 
 const KEY: &str = "sk-emo-test-0123456789abcdef";

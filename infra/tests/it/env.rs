@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use emo::{AppState, Role};
-use emo_infra::standin::{Standin, StandinConfig, StandinHandle};
+use emo_standin::{Standin, StandinConfig, StandinHandle};
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};
 

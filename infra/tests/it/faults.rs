@@ -7,7 +7,7 @@ use std::time::Duration;
 use emo::job::{JobId, JobMessage, JobStatus, Stage};
 use emo::store::enqueue;
 use emo::worker::{self, Disposition};
-use emo_infra::standin::Call;
+use emo_standin::Call;
 use serde_json::json;
 
 use crate::env::JobEnv;

@@ -351,7 +351,7 @@ async fn every_protected_route_refuses_a_missing_or_bad_token_in_its_envelope() 
 
 #[tokio::test]
 async fn no_password_token_or_api_key_reaches_the_log_of_a_whole_sticker_job() {
-    use emo_infra::standin::{Standin, StandinConfig};
+    use emo_standin::{Standin, StandinConfig};
     let standin = Standin::start(StandinConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key = "sk-sentinel-key-that-must-never-be-logged";
@@ -383,7 +383,7 @@ async fn no_password_token_or_api_key_reaches_the_log_of_a_whole_sticker_job() {
 
 #[tokio::test]
 async fn a_job_survives_its_worker_being_killed_and_restarted() {
-    use emo_infra::standin::{Standin, StandinConfig};
+    use emo_standin::{Standin, StandinConfig};
     let standin = Standin::start(StandinConfig {
         running_for: Duration::from_secs(4),
         ..Default::default()

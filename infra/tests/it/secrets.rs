@@ -8,7 +8,7 @@ use emo::{AppState, Role};
 use serde_json::json;
 
 use crate::env::{call, emulator_configured, post, unique};
-use emo_infra::standin::{Standin, StandinConfig};
+use emo_standin::{Standin, StandinConfig};
 
 const JWT_1: &str = "first-jwt-key-first-jwt-key-first-jwt-key";
 const JWT_2: &str = "second-jwt-key-second-jwt-key-second-jwt-k";

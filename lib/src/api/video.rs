@@ -101,7 +101,7 @@ async fn photo(form: &Form, id: &JobId) -> Result<InputBlob, ApiError> {
         })?
         .to_owned();
     // Decoding a 2000 px image takes tens of milliseconds of CPU: not on an async thread.
-    let image = tokio::task::spawn_blocking(move || crate::image::parse_data_uri(&uri))
+    let image = tokio::task::spawn_blocking(move || crate::photo::parse_data_uri(&uri))
         .await
         .map_err(|e| anyhow::anyhow!("image validation panicked: {e}"))??;
     Ok(InputBlob {

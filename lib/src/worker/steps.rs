@@ -93,7 +93,7 @@ async fn submit(state: &AppState, worker: &Worker, job: Job) -> Result<(), Later
             let Some(bytes) = state.blobs.get(image_key).await? else {
                 return fail(state, job, MSG_GAVE_UP).await;
             };
-            let Some(uri) = crate::image::data_uri(&bytes) else {
+            let Some(uri) = crate::photo::data_uri(&bytes) else {
                 return fail(state, job, MSG_GAVE_UP).await;
             };
             dashscope

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use emo::auth::Tokens;
 use emo::auth::jwt::{Claims, ISSUER};
 use emo::domain::{Password, Phone, Resolution, VideoSize};
-use emo::image::{ImageLimits, InputImage, parse_data_uri_with};
+use emo::photo::{ImageLimits, InputImage, parse_data_uri_with};
 use emo::job::JobId;
 use emo::web::{Form, FormError};
 use http::header::CONTENT_TYPE;

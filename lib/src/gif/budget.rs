@@ -1,0 +1,626 @@
+//! The byte budget: the clip's bytes against quality and frame count (the calibrated [`SHAPE`],
+//! fitted to measured points by [`Model`]), the first quality predicted from the content, the
+//! short trial encode that measures what the clip costs, and [`search`], which encodes until a GIF
+//! fits, correcting from the bytes it measured, and lowers the frame rate ([`resample`]) only once
+//! `min_quality` does not fit.
+
+use super::decode::{Content, Frames};
+use super::encode::encode;
+use super::{GifError, GifSettings, Sticker};
+
+/// The first full encode aims at this share of the budget: the trial's estimate of a full
+/// encode's bytes has a spread of about 6% (one standard deviation, in log bytes, over the
+/// benchmark clips), so 90% fits about nine times in ten while leaving little of the budget unused.
+const FIRST_FILL: f64 = 0.90;
+/// A re-encode after a miss aims here: it starts from a measured full encode, so it can aim closer.
+const RETRY_FILL: f64 = 0.93;
+/// A fitting encode under this share of the budget is worth one more pass at a higher quality.
+const LOW_FILL: f64 = 0.60;
+
+/// `ln(bytes at quality q / bytes at quality 60)` for gifski `fast` at 240 px and 10 fps: the mean
+/// over the 16 benchmark clips (`bash bench/run.sh` builds them; the `calibrate` test below
+/// prints their bytes on a quality grid). Between the points it is interpolated linearly; the
+/// clips spread around it by 0.05-0.1 between 30 and 60 and by up to 0.2 at 90, and the ends (1
+/// and 100) are extrapolated. Steep above 60, where gifski's lossy LZW eases off, and flat below
+/// 50, where it is strong and the palette is capped at 2×quality colours.
+const SHAPE: [(f64, f64); 12] = [
+    (1.0, -0.85),
+    (10.0, -0.752),
+    (20.0, -0.638),
+    (25.0, -0.591),
+    (30.0, -0.532),
+    (40.0, -0.400),
+    (50.0, -0.243),
+    (60.0, 0.0),
+    (70.0, 0.317),
+    (80.0, 0.533),
+    (90.0, 0.689),
+    (100.0, 0.85),
+];
+
+/// Bytes grow with the frame count to this power (measured on astronaut, grass and mandelbrot at
+/// 5-10 fps and quality 30: half the frames, 0.56-0.58 of the bytes), since gifski stores the
+/// differences between frames and frames further apart differ more.
+const FRAMES_EXPONENT: f64 = 0.8;
+
+fn shape(quality: f64) -> f64 {
+    let q = quality.clamp(SHAPE[0].0, SHAPE[SHAPE.len() - 1].0);
+    let upper = SHAPE
+        .iter()
+        .position(|&(x, _)| x >= q)
+        .unwrap_or(SHAPE.len() - 1)
+        .max(1);
+    let ((q0, y0), (q1, y1)) = (SHAPE[upper - 1], SHAPE[upper]);
+    y0 + (y1 - y0) * (q - q0) / (q1 - q0)
+}
+
+/// The (real-valued) quality whose [`shape`] is `y`, clamped to 1..=100.
+fn shape_inverse(y: f64) -> f64 {
+    let upper = SHAPE.iter().position(|&(_, s)| s >= y);
+    match upper {
+        None => SHAPE[SHAPE.len() - 1].0,
+        Some(0) => SHAPE[0].0,
+        Some(i) => {
+            let ((q0, y0), (q1, y1)) = (SHAPE[i - 1], SHAPE[i]);
+            q0 + (q1 - q0) * (y - y0) / (y1 - y0)
+        }
+    }
+}
+
+/// One full encode's weight, measured or estimated: `ln_bytes` at `quality` with `frames`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Point {
+    quality: u8,
+    frames: usize,
+    ln_bytes: f64,
+}
+
+impl Point {
+    /// From the content alone, before any encode. A least-squares fit over the 16 benchmark clips
+    /// (50 frames each) of `ln(bytes at quality 60 / (pixels × frames))` against `ln(motion)` and
+    /// `ln(detail)`: `-2.614 + 0.180 ln(motion) + 0.369 ln(detail)`, re-based to frames^0.8. Its
+    /// error is large (0.29 in log bytes; ×0.5 on mandelbrot's many colours), so it only picks
+    /// the quality of the trial, which measures.
+    fn predicted(content: Content, pixels: usize, frames: usize) -> Self {
+        let ln_bytes = -2.614
+            + (1.0 - FRAMES_EXPONENT) * 50f64.ln()
+            + (pixels.max(1) as f64).ln()
+            + FRAMES_EXPONENT * (frames.max(1) as f64).ln()
+            + 0.180 * content.motion.max(0.5).ln()
+            + 0.369 * content.detail.max(0.5).ln();
+        Self {
+            quality: 60,
+            frames,
+            ln_bytes,
+        }
+    }
+}
+
+/// The clip's bytes against quality and frame count: [`SHAPE`] through the point nearest the
+/// target, made steeper or flatter (`steepness`, 0.5-2) to pass through a second point at the same
+/// frame count when there is one, and [`FRAMES_EXPONENT`] across frame counts.
+#[derive(Debug, Clone, Default)]
+struct Model {
+    points: Vec<Point>,
+}
+
+impl Model {
+    /// The highest quality expected to weigh at most `target` bytes with `frames` (1-100; the
+    /// caller clamps it to the settings).
+    fn quality_for(&self, target: f64, frames: usize) -> u8 {
+        let Some(near) = self.nearest(target, frames) else {
+            return 1;
+        };
+        let steepness = self.steepness(near, target, frames);
+        let frames_term = FRAMES_EXPONENT * (frames.max(1) as f64 / near.frames.max(1) as f64).ln();
+        let y = shape(f64::from(near.quality))
+            + (target.ln() - near.ln_bytes - frames_term) / steepness;
+        // The epsilon keeps an exact hit on a whole quality from rounding down past it.
+        (shape_inverse(y) + 1e-9).floor().clamp(1.0, 100.0) as u8
+    }
+
+    /// The point to extrapolate from: at `frames` if any is, the one closest to `target` in bytes.
+    fn nearest(&self, target: f64, frames: usize) -> Option<Point> {
+        let distance = |p: &&Point| (p.ln_bytes - target.ln()).abs();
+        let same: Vec<&Point> = self.points.iter().filter(|p| p.frames == frames).collect();
+        let pool: Vec<&Point> = if same.is_empty() {
+            self.points.iter().collect()
+        } else {
+            same
+        };
+        pool.into_iter()
+            .min_by(|a, b| distance(a).total_cmp(&distance(b)))
+            .copied()
+    }
+
+    /// How much steeper than [`SHAPE`] the clip's curve is between `near` and the next nearest
+    /// point at least 3 qualities away at the same frame count (1 without one).
+    fn steepness(&self, near: Point, target: f64, frames: usize) -> f64 {
+        let distance = |p: &&Point| (p.ln_bytes - target.ln()).abs();
+        let other = self
+            .points
+            .iter()
+            .filter(|p| p.frames == frames && p.frames == near.frames)
+            .filter(|p| p.quality.abs_diff(near.quality) >= 3)
+            .min_by(|a, b| distance(a).total_cmp(&distance(b)));
+        match other {
+            Some(other) => {
+                let along_shape = shape(f64::from(other.quality)) - shape(f64::from(near.quality));
+                let measured = other.ln_bytes - near.ln_bytes;
+                (measured / along_shape).clamp(0.5, 2.0)
+            }
+            None => 1.0,
+        }
+    }
+
+    fn ln_bytes_at(&self, quality: u8, frames: usize, target: f64) -> f64 {
+        let Some(near) = self.nearest(target, frames) else {
+            return f64::INFINITY;
+        };
+        near.ln_bytes
+            + self.steepness(near, target, frames)
+                * (shape(f64::from(quality)) - shape(f64::from(near.quality)))
+            + FRAMES_EXPONENT * (frames.max(1) as f64 / near.frames.max(1) as f64).ln()
+    }
+}
+
+/// The trial: two runs of [`TRIAL_RUN`] consecutive frames, around a quarter and three quarters
+/// of the clip, encoded as one short GIF. Consecutive frames keep the frame-to-frame differences
+/// a full encode stores, so a full encode weighs about `TRIAL_SCALE × frames / trial frames`
+/// times the trial (measured on the benchmark clips at quality 60: spread 0.058 in log bytes,
+/// against 0.146 for every 5th frame and 0.29 for the content prediction alone), at about a
+/// quarter of a full encode's CPU. Its estimate holds across qualities (the ratio moved by 0.02
+/// from quality 40 to 80), so when the quality it points to is far from the one it was made at,
+/// a second trial there pins the clip's own steepness. Clips under [`TRIAL_MIN_FRAMES`] are
+/// encoded without one.
+const TRIAL_RUN: usize = 8;
+const TRIAL_SCALE: f64 = 0.98;
+const TRIAL_MIN_FRAMES: usize = 40;
+/// A second trial is made when the first points this many qualities or more away from itself.
+const TRIAL_AGAIN: u8 = 8;
+
+fn trial_picks(count: usize) -> Vec<usize> {
+    [1, 3]
+        .iter()
+        .flat_map(|quarter| {
+            let start = (quarter * count / 4).saturating_sub(TRIAL_RUN / 2);
+            start..(start + TRIAL_RUN).min(count)
+        })
+        .collect()
+}
+
+/// Predicts a quality from the content, checks it with a trial (two when the first is far off),
+/// encodes at the quality the trials point to, and corrects from the measured bytes only when that
+/// misses: one full encode most of the time. Falls back to fewer frames when even `min_quality`
+/// is too big.
+pub(super) fn fit_budget(video: &Frames, settings: &GifSettings) -> Result<Sticker, GifError> {
+    let count = video.images.len();
+    let pixels = video.width as usize * video.height as usize;
+    let frames_at = |fps: u32| resample(count, video.fps, fps).len();
+    let target = settings.max_bytes as f64 * FIRST_FILL;
+    let clamp = |q: u8| q.clamp(settings.min_quality, settings.quality);
+    let mut model = Model {
+        points: vec![Point::predicted(video.content, pixels, count)],
+    };
+    let mut trial_frames = 0;
+    if count >= TRIAL_MIN_FRAMES {
+        let picks = trial_picks(count);
+        let mut trials: Vec<Point> = Vec::new();
+        let mut quality = clamp(model.quality_for(target, count));
+        while trials.len() < 2 {
+            let trial = encode(video, &picks, quality)?;
+            trial_frames += picks.len();
+            let estimate =
+                trial.len().max(1) as f64 * TRIAL_SCALE * count as f64 / picks.len() as f64;
+            tracing::debug!(
+                quality,
+                frames = picks.len(),
+                bytes = trial.len(),
+                estimate,
+                "GIF trial"
+            );
+            trials.push(Point {
+                quality,
+                frames: count,
+                ln_bytes: estimate.ln(),
+            });
+            model = Model {
+                points: trials.clone(),
+            };
+            let next = clamp(model.quality_for(target, count));
+            if next.abs_diff(quality) < TRIAL_AGAIN {
+                break;
+            }
+            quality = next;
+        }
+    }
+    let found = search(settings, video.fps, model, frames_at, |quality, fps| {
+        let picks = resample(count, video.fps, fps);
+        let gif = encode(video, &picks, quality)?;
+        tracing::debug!(
+            quality,
+            fps,
+            bytes = gif.len(),
+            budget = settings.max_bytes,
+            "GIF pass"
+        );
+        Ok(gif)
+    })?;
+    Ok(Sticker {
+        gif: found.gif,
+        width: video.width,
+        height: video.height,
+        frames: frames_at(found.fps),
+        quality: found.quality,
+        fps: found.fps,
+        passes: found.passes,
+        trial_frames,
+    })
+}
+
+/// The fitting encode [`search`] settled on.
+#[derive(Debug)]
+struct Found {
+    gif: Vec<u8>,
+    quality: u8,
+    fps: u32,
+    passes: u32,
+}
+
+/// The highest frame rate from `fps` down whose `min_quality` is expected to fit `target`, and
+/// the highest quality expected to fit at it.
+fn plan(
+    model: &Model,
+    target: f64,
+    fps: u32,
+    settings: &GifSettings,
+    frames_at: &impl Fn(u32) -> usize,
+) -> (u8, u32) {
+    let fits =
+        |fps: u32| model.ln_bytes_at(settings.min_quality, frames_at(fps), target) <= target.ln();
+    let fps = (settings.min_fps..=fps)
+        .rev()
+        .find(|&f| fits(f))
+        .unwrap_or(settings.min_fps);
+    let quality = model
+        .quality_for(target, frames_at(fps))
+        .clamp(settings.min_quality, settings.quality);
+    (quality, fps)
+}
+
+/// Encodes (through `encode(quality, fps)`) until a GIF fits `settings.max_bytes`, starting from
+/// what `model` expects and learning from every measured pass. Only a measured GIF within the
+/// budget is returned. While passes are over the budget quality falls strictly, and it never
+/// falls to or below a quality that fitted, so the search ends; at `min_quality` the frame rate
+/// falls instead, and at `min_fps` too it gives up with [`GifError::OverBudget`].
+fn search(
+    settings: &GifSettings,
+    max_fps: u32,
+    estimates: Model,
+    frames_at: impl Fn(u32) -> usize,
+    mut encode: impl FnMut(u8, u32) -> Result<Vec<u8>, GifError>,
+) -> Result<Found, GifError> {
+    let budget = settings.max_bytes;
+    let retry_target = budget as f64 * RETRY_FILL;
+    let (mut quality, mut fps) = plan(
+        &estimates,
+        budget as f64 * FIRST_FILL,
+        max_fps,
+        settings,
+        &frames_at,
+    );
+    // Measured passes replace the estimates as soon as there is one.
+    let mut model = Model::default();
+    let mut passes = 0;
+    let mut smallest = usize::MAX;
+    // At the current frame rate: the best pass that fitted, and the lowest quality that did not.
+    let mut fitted: Option<(Vec<u8>, u8)> = None;
+    let mut over: Option<u8> = None;
+    let mut raised = false;
+    loop {
+        let gif = encode(quality, fps)?;
+        passes += 1;
+        let bytes = gif.len();
+        let frames = frames_at(fps);
+        model.points.push(Point {
+            quality,
+            frames,
+            ln_bytes: (bytes.max(1) as f64).ln(),
+        });
+        let done = |gif: Vec<u8>, quality: u8| Found {
+            gif,
+            quality,
+            fps,
+            passes,
+        };
+        if bytes <= budget {
+            let ceiling = over.map_or(settings.quality, |q| q - 1);
+            if (bytes as f64) >= budget as f64 * LOW_FILL || raised || quality >= ceiling {
+                return Ok(done(gif, quality));
+            }
+            // Far under the budget: one pass higher, keeping this one in case that misses.
+            let next = model.quality_for(retry_target, frames).min(ceiling);
+            if next <= quality {
+                return Ok(done(gif, quality));
+            }
+            fitted = Some((gif, quality));
+            raised = true;
+            quality = next;
+            continue;
+        }
+        smallest = smallest.min(bytes);
+        if raised {
+            // The pass up missed: the one before it fits.
+            let (gif, quality) = fitted.take().expect("a raised pass follows a fitting one");
+            return Ok(done(gif, quality));
+        }
+        over = Some(quality);
+        if quality > settings.min_quality {
+            let next = model
+                .quality_for(retry_target, frames)
+                .min(quality - 1)
+                .max(settings.min_quality);
+            if let Some((gif, fit_quality)) = fitted.take() {
+                if next <= fit_quality {
+                    return Ok(done(gif, fit_quality));
+                }
+                fitted = Some((gif, fit_quality));
+            }
+            quality = next;
+        } else if fps > settings.min_fps {
+            (quality, fps) = plan(&model, retry_target, fps - 1, settings, &frames_at);
+            fitted = None;
+            over = None;
+        } else {
+            return Err(GifError::OverBudget {
+                smallest,
+                max_bytes: budget,
+                quality,
+                fps,
+            });
+        }
+    }
+}
+
+/// Indices into `count` frames at `from` fps that show the same span at `to` fps.
+fn resample(count: usize, from: u32, to: u32) -> Vec<usize> {
+    let (from, to) = (from as usize, to as usize);
+    (0..(count * to).div_ceil(from))
+        .map(|k| k * from / to)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Instant;
+
+    use super::super::decode::decode;
+    use super::super::test_clips::ffmpeg;
+    use super::*;
+
+    /// Not a test but the calibration behind [`SHAPE`], [`Anchor::predicted`] and [`TRIAL_SCALE`]:
+    /// for every MP4 in the folder `EMO_GIF_CALIBRATE` (the benchmark's clips are in
+    /// `~/.cache/emo/sticker-bench/clips` after `bash bench/run.sh`) it prints the content
+    /// measures and the bytes of a full encode at each quality of `EMO_GIF_CALIBRATE_GRID`
+    /// (`QUALITY` or `QUALITY:trial`), and writes the GIFs into `EMO_GIF_CALIBRATE_OUT` if set.
+    /// `cargo test --release -p emo --lib gif::budget::tests::calibrate -- --ignored --nocapture`
+    #[test]
+    #[ignore = "calibration, run by hand"]
+    fn calibrate() {
+        let Ok(dir) = std::env::var("EMO_GIF_CALIBRATE") else {
+            return;
+        };
+        let out = std::env::var("EMO_GIF_CALIBRATE_OUT")
+            .ok()
+            .map(PathBuf::from);
+        let grid = std::env::var("EMO_GIF_CALIBRATE_GRID")
+            .unwrap_or_else(|_| "10,20,30,40,50,60,70,80,90,60:trial".into());
+        let mut clips: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
+            .collect();
+        clips.sort();
+        let settings = GifSettings::default();
+        for clip in clips {
+            let video = decode(ffmpeg(), &clip, &settings).unwrap();
+            let name = clip.file_stem().unwrap().to_string_lossy().to_string();
+            let all = resample(video.images.len(), video.fps, video.fps);
+            for spec in grid.split(',') {
+                let (quality, trial) = match spec.split_once(':') {
+                    Some((quality, "trial")) => (quality, true),
+                    _ => (spec, false),
+                };
+                let quality: u8 = quality.parse().unwrap();
+                let picks = if trial {
+                    trial_picks(all.len())
+                } else {
+                    all.clone()
+                };
+                let started = Instant::now();
+                let gif = encode(&video, &picks, quality).unwrap();
+                println!(
+                    "{name} {}x{} frames {} motion {:.3} detail {:.3} spec {spec} bytes {} encode_s {:.3}",
+                    video.width,
+                    video.height,
+                    picks.len(),
+                    video.content.motion,
+                    video.content.detail,
+                    gif.len(),
+                    started.elapsed().as_secs_f64()
+                );
+                if let Some(out) = &out {
+                    let file = out.join(format!("{name}@{}.gif", spec.replace(':', "_")));
+                    std::fs::write(file, &gif).unwrap();
+                }
+            }
+        }
+    }
+
+    /// A stand-in encoder whose GIF weighs `base × e^(steepness × SHAPE(q)) × frames^0.8`,
+    /// wobbled by up to ±`noise` per quality so that the curve is not even monotone.
+    fn fake_encoder(
+        base: f64,
+        steepness: f64,
+        noise: f64,
+        calls: &mut Vec<(u8, u32)>,
+    ) -> impl FnMut(u8, u32) -> Result<Vec<u8>, GifError> + '_ {
+        move |quality, fps| {
+            calls.push((quality, fps));
+            let wobble = noise * ((f64::from(quality) * 2.7).sin());
+            let frames = resample(50, 10, fps).len() as f64;
+            let bytes = base
+                * (steepness * shape(f64::from(quality)) + wobble).exp()
+                * frames.powf(FRAMES_EXPONENT);
+            Ok(vec![0; bytes as usize])
+        }
+    }
+
+    fn frames_at(fps: u32) -> usize {
+        resample(50, 10, fps).len()
+    }
+
+    /// What the trial would estimate for the fake encoder, off by `error` in log bytes.
+    fn estimate(base: f64, steepness: f64, quality: u8, error: f64) -> Model {
+        let ln_bytes = base.ln()
+            + steepness * shape(f64::from(quality))
+            + FRAMES_EXPONENT * 50f64.ln()
+            + error;
+        Model {
+            points: vec![Point {
+                quality,
+                frames: 50,
+                ln_bytes,
+            }],
+        }
+    }
+
+    #[test]
+    fn shape_and_its_inverse_agree_and_rise_with_quality() {
+        for q in 1..=100u8 {
+            let q = f64::from(q);
+            assert!((shape_inverse(shape(q)) - q).abs() < 1e-9, "{q}");
+            assert!(q == 100.0 || shape(q + 0.5) > shape(q));
+        }
+        assert_eq!(shape_inverse(-10.0), 1.0);
+        assert_eq!(shape_inverse(10.0), 100.0);
+    }
+
+    #[test]
+    fn the_model_asks_more_quality_of_a_bigger_budget_and_less_of_more_frames() {
+        let model = estimate(1000.0, 1.0, 60, 0.0);
+        let mut last = 0;
+        for target in (100..=2000).map(|k| f64::from(k) * 1000.0) {
+            let q = model.quality_for(target, 50);
+            assert!(q >= last, "{target}: {q} < {last}");
+            last = q;
+            assert!(model.quality_for(target, 25) >= q);
+            assert!(model.ln_bytes_at(q, 50, target) <= target.ln() + 1e-9 || q == 1);
+        }
+    }
+
+    #[test]
+    fn an_exact_estimate_fits_in_one_encode_near_the_budget() {
+        let settings = GifSettings::default();
+        for base in [400.0, 1000.0, 2500.0, 5000.0] {
+            let mut calls = Vec::new();
+            let model = estimate(base, 1.0, 60, 0.0);
+            let found = search(
+                &settings,
+                10,
+                model,
+                frames_at,
+                fake_encoder(base, 1.0, 0.0, &mut calls),
+            )
+            .unwrap();
+            assert_eq!(found.passes, 1, "{base}: {calls:?}");
+            assert!(found.gif.len() <= settings.max_bytes);
+            if found.quality < settings.quality && found.fps == 10 {
+                // Spent: within a quality step of the 90% aim.
+                assert!(
+                    found.gif.len() as f64 > 0.8 * settings.max_bytes as f64,
+                    "{base}: {}",
+                    found.gif.len()
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_search_never_exceeds_the_budget_and_ends(
+            base in 200.0f64..20_000.0,
+            steepness in 0.4f64..2.5,
+            noise in 0.0f64..0.08,
+            error in -0.5f64..0.5,
+            probe in 20u8..=90,
+            max_bytes in 50_000usize..1_000_000,
+        ) {
+            let settings = GifSettings { max_bytes, ..GifSettings::default() };
+            let mut calls = Vec::new();
+            let model = estimate(base, steepness, probe, error);
+            let result = search(&settings, 10, model, frames_at, fake_encoder(base, steepness, noise, &mut calls));
+            // Quality falls strictly while over the budget and fps falls at the floor, so the
+            // passes are bounded by the qualities and frame rates there are.
+            proptest::prop_assert!(calls.len() <= 100 + 6, "{calls:?}");
+            match result {
+                Ok(found) => {
+                    proptest::prop_assert!(found.gif.len() <= max_bytes);
+                    proptest::prop_assert_eq!(found.passes as usize, calls.len());
+                    proptest::prop_assert!((settings.min_quality..=settings.quality).contains(&found.quality));
+                    proptest::prop_assert!((settings.min_fps..=10).contains(&found.fps));
+                }
+                Err(GifError::OverBudget { smallest, quality, fps, .. }) => {
+                    proptest::prop_assert!(smallest > max_bytes);
+                    proptest::prop_assert_eq!((quality, fps), (settings.min_quality, settings.min_fps));
+                    proptest::prop_assert!(calls.contains(&(settings.min_quality, settings.min_fps)));
+                }
+                Err(e) => proptest::prop_assert!(false, "{e}"),
+            }
+        }
+
+        #[test]
+        fn a_fair_estimate_fits_in_few_passes(
+            base in 500.0f64..4000.0,
+            steepness in 0.7f64..1.4,
+            error in -0.1f64..0.1,
+            probe in 30u8..=80,
+        ) {
+            let settings = GifSettings::default();
+            let mut calls = Vec::new();
+            let model = estimate(base, steepness, probe, error);
+            let found = search(&settings, 10, model, frames_at, fake_encoder(base, steepness, 0.0, &mut calls));
+            if let Ok(found) = found {
+                proptest::prop_assert!(found.passes <= 3, "{calls:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_trial_takes_two_runs_of_consecutive_frames() {
+        let picks = trial_picks(50);
+        assert_eq!(picks.len(), 2 * TRIAL_RUN);
+        assert!(picks.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(picks.windows(2).filter(|w| w[1] != w[0] + 1).count(), 1);
+        assert!(*picks.last().unwrap() < 50);
+        assert!(
+            trial_picks(TRIAL_MIN_FRAMES)
+                .iter()
+                .all(|&p| p < TRIAL_MIN_FRAMES)
+        );
+    }
+
+    #[test]
+    fn a_lower_frame_rate_picks_evenly_spread_frames_over_the_same_span() {
+        assert_eq!(resample(50, 10, 10), (0..50).collect::<Vec<_>>());
+        assert_eq!(
+            resample(50, 10, 5),
+            (0..25).map(|k| k * 2).collect::<Vec<_>>()
+        );
+        let seven = resample(50, 10, 7);
+        assert_eq!(seven.len(), 35);
+        assert!(seven.windows(2).all(|w| w[0] < w[1]));
+        assert!(*seven.last().unwrap() < 50);
+    }
+}
