@@ -8,7 +8,7 @@ use emo::job::create::{InputBlob, create};
 use emo::job::{JobRequest, MSG_TIMEOUT};
 use lambda_http::Body;
 
-use crate::harness::{TestEnv, aws_env, local_env, read};
+use crate::harness::{TestEnv, read};
 
 async fn a_job_failed_at_its_deadline_by_the_query_releases_its_slot_and_removes_its_input(
     env: TestEnv,
@@ -97,14 +97,14 @@ async fn a_job_failed_at_its_deadline_by_the_query_releases_its_slot_and_removes
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_a_job_failed_at_its_deadline_by_the_query_releases_its_slot_and_removes_its_input() {
     a_job_failed_at_its_deadline_by_the_query_releases_its_slot_and_removes_its_input(
-        local_env(&[]).await,
+        TestEnv::local(&[]).await,
     )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_a_job_failed_at_its_deadline_by_the_query_releases_its_slot_and_removes_its_input() {
-    let Some(env) = aws_env(&[]).await else {
+    let Some(env) = TestEnv::aws(&[]).await else {
         return;
     };
     a_job_failed_at_its_deadline_by_the_query_releases_its_slot_and_removes_its_input(env).await;

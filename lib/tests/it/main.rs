@@ -5,10 +5,15 @@
 //! having silently skipped them.
 
 mod blob_store;
+mod dashscope;
+mod env;
+mod faults;
 mod harness;
 mod job_lifecycle;
 mod job_queue;
 mod job_store;
+mod jobs;
+mod limits;
 mod properties;
 mod user_store;
 mod users_api;

@@ -7,7 +7,7 @@ use emo::api::users::{change_password, login, register};
 use emo::auth::Claims;
 use serde_json::{Value, json};
 
-use crate::harness::{ENCODINGS, Encoding, TestEnv, aws_env, local_env, post, raw_post, read};
+use crate::harness::{ENCODINGS, Encoding, TestEnv, post, raw_post, read};
 
 const REGISTER: &str = "/api/v1/users/register";
 const LOGIN: &str = "/api/v1/users/login";
@@ -384,11 +384,7 @@ async fn five_failed_logins_lock_the_phone_for_fifteen_minutes(env: TestEnv) {
 }
 
 async fn the_event_fixtures_get_the_answers_they_describe(env: TestEnv) {
-    let fixture = |name: &str| {
-        let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    };
-    let event = |name: &str| lambda_http::request::from_str(&fixture(name)).unwrap();
+    let event = |name: &str| emo_test_support::event(name, "");
 
     assert_eq!(
         read(register(&env.state, event("users-register.json")).await).0,
@@ -423,38 +419,15 @@ async fn the_event_fixtures_get_the_answers_they_describe(env: TestEnv) {
         invalid_jwt()
     );
     // The fixture carries a placeholder for the token a login returns, as the README explains.
-    let with_token =
-        fixture("users-change-password.json").replace("REPLACE_WITH_TOKEN_FROM_LOGIN", &token);
-    let req = lambda_http::request::from_str(&with_token).unwrap();
+    let req = emo_test_support::event("users-change-password.json", &token);
     assert_eq!(
         read(change_password(&env.state, req).await).1["message"],
         "Password changed successfully"
     );
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod local {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::local_env(&[]).await).await;
-                }
-            )*
-        }
-        mod aws {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(env) = super::aws_env(&[]).await else { return };
-                    super::$case(env).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+emo_test_support::on_both_backends!(
+    TestEnv;
     register_login_change_password_then_only_the_new_token_works,
     a_phone_registers_once_even_when_two_requests_race,
     bad_input_gets_a_400_with_a_clear_message,

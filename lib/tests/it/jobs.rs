@@ -215,7 +215,8 @@ async fn bad_input_is_refused_and_leaves_nothing_behind(env: JobEnv) {
     assert_eq!(env.standin.tasks_created(), 0);
 }
 
-crate::env::on_both_backends!(
+emo_test_support::on_both_backends!(
+    emo_test_support::env::JobEnv;
     the_call_flow_ends_succeeded_with_a_gif_url_that_works,
     a_photo_becomes_a_sticker_with_its_aspect_ratio,
     a_character_and_an_action_become_a_sticker_with_the_notice,
@@ -227,32 +228,17 @@ crate::env::on_both_backends!(
 /// The `events/` fixtures, through the very handlers each Lambda runs.
 mod fixtures {
     use emo::api::video::{create, create_with_prompt, query};
-    use serde_json::{Value, json};
+    use emo_test_support::fixture;
+    use emo_test_support::http::read;
+    use serde_json::json;
 
     use crate::env::JobEnv;
-
-    fn fixture(name: &str, token: &str) -> String {
-        let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{path}: {e}"))
-            .replace("REPLACE_WITH_TOKEN_FROM_LOGIN", token)
-    }
-
-    fn read(resp: lambda_http::Response<lambda_http::Body>) -> (u16, Value) {
-        let status = resp.status().as_u16();
-        let body = match resp.body() {
-            lambda_http::Body::Text(t) => t.clone().into_bytes(),
-            lambda_http::Body::Binary(b) => b.clone(),
-            _ => Vec::new(),
-        };
-        (status, serde_json::from_slice(&body).unwrap())
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_video_event_fixtures_get_the_answers_they_describe() {
         let env = JobEnv::local(&[]).await;
         let token = env.user("13800009999").await;
-        let event = |name: &str| lambda_http::request::from_str(&fixture(name, &token)).unwrap();
+        let event = |name: &str| emo_test_support::event(name, &token);
 
         for name in ["video-create-text.json", "video-create-image.json"] {
             let (status, body) = read(create(&env.state, event(name)).await);

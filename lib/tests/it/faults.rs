@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use emo::dashscope::TaskStatus;
 use emo::job::{JobId, JobMessage, JobStatus, Stage};
 use emo::store::enqueue;
 use emo::worker::{self, Disposition};
@@ -268,7 +269,54 @@ async fn a_message_whose_last_try_fails_too_fails_its_job_and_goes_on_to_the_dlq
     assert_eq!(env.standin.tasks_created(), 0);
 }
 
-crate::env::on_both_backends!(
+async fn a_redelivery_while_another_worker_holds_the_step_is_no_failed_try(mut env: JobEnv) {
+    let (token, job_id) = queued_job(&env, "13900000020", "转码中重投").await;
+    let id = JobId::parse(&job_id).unwrap();
+    let dashscope = &env.state.worker.as_ref().unwrap().dashscope;
+    let task_id = dashscope
+        .create_text_to_video("转码中重投", None, "624*624")
+        .await
+        .unwrap();
+    // The task is done at DashScope, and a worker is transcoding it (its lease runs 1 s more).
+    let started = std::time::Instant::now();
+    while dashscope.query_task(&task_id).await.unwrap().status != TaskStatus::Succeeded {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the stand-in's task never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let now = env.state.clock.now();
+    let read = env.state.jobs.get(&id).await.unwrap().unwrap();
+    let mut busy = read
+        .claim_submit(now, 10)
+        .submitted(task_id, None)
+        .claim_transcode(now, 1);
+    busy.rev += 1;
+    assert!(env.state.jobs.update(&busy).await.unwrap());
+    // Its poll comes back on its last delivery meanwhile: that is no failed try.
+    let poll = serde_json::to_string(&JobMessage::Poll {
+        job_id: id.clone(),
+        seq: 1,
+    })
+    .unwrap();
+    let last = env.state.worker.as_ref().unwrap().settings.max_receives;
+    assert_eq!(
+        worker::handle(&env.state, &poll, last).await,
+        Disposition::Done
+    );
+    let (_, answer) = env.query(&token, &job_id).await;
+    assert_eq!(answer["data"]["status"], "RUNNING", "{answer}");
+    // The holder never finishes (it died): the copy sent for the lease's end takes over.
+    env.start_worker();
+    let (data, _) = env.wait(&token, &job_id).await;
+    assert_eq!(data["status"], "SUCCEEDED", "{data}");
+    assert_eq!(env.standin.tasks_created(), 1);
+}
+
+emo_test_support::on_both_backends!(
+    emo_test_support::env::JobEnv;
+    a_redelivery_while_another_worker_holds_the_step_is_no_failed_try,
     a_start_message_delivered_twice_creates_one_dashscope_task,
     throttling_by_dashscope_is_waited_out_with_one_task,
     server_errors_from_dashscope_are_retried_with_one_task,
