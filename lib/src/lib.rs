@@ -31,9 +31,9 @@ pub mod dashscope;
 pub mod domain;
 #[cfg(feature = "worker")]
 pub mod gif;
+pub mod job;
 #[cfg(feature = "photo")]
 pub mod photo;
-pub mod job;
 pub mod secrets;
 pub mod settings;
 pub mod state;

@@ -21,7 +21,10 @@ pub(super) async fn start(state: &AppState, worker: &Worker, job: Job) -> Result
     match job.stage {
         Stage::Queued => {}
         Stage::Submitting if job.lease_until > now => {
-            return Err(Later("another worker is submitting this job".into()));
+            let msg = JobMessage::Start {
+                job_id: job.id.clone(),
+            };
+            return look_again_after_lease(state, &job, &msg, now).await;
         }
         Stage::Submitting if job.submit_attempts >= 2 => {
             // Two workers died mid-submit: something is wrong with this job, stop spending.
@@ -68,6 +71,26 @@ pub(super) async fn start(state: &AppState, worker: &Worker, job: Job) -> Result
         return Err(Later("the job changed while claiming it".into()));
     };
     submit(state, worker, claimed).await
+}
+
+/// Another worker holds the job's step (a redelivery while the first delivery still runs, or two
+/// workers on one job). That is no failure of this delivery: it must not count towards the
+/// message's last try, which would fail a job that is doing well. Instead `msg` is sent again as
+/// a fresh message for when the lease ends, and this delivery is done: if the holder finishes,
+/// the copy finds nothing to do; if it died, the copy takes the step over.
+async fn look_again_after_lease(
+    state: &AppState,
+    job: &Job,
+    msg: &JobMessage,
+    now: u64,
+) -> Result<(), Later> {
+    let wait = std::time::Duration::from_secs(job.lease_until.saturating_sub(now) + 1);
+    tracing::info!(
+        wait_secs = wait.as_secs(),
+        "another worker holds this job's step; looking again when its lease ends"
+    );
+    enqueue(state.queue.as_ref(), msg, wait).await?;
+    Ok(())
 }
 
 /// Asks DashScope for the video, holding the submit lease.
@@ -174,7 +197,11 @@ pub(super) async fn poll(
     match job.stage {
         Stage::Generating => {}
         Stage::Transcoding if job.lease_until > now => {
-            return Err(Later("another worker is transcoding this job".into()));
+            let msg = JobMessage::Poll {
+                job_id: job.id.clone(),
+                seq,
+            };
+            return look_again_after_lease(state, &job, &msg, now).await;
         }
         Stage::Transcoding => return transcode(state, worker, job, None).await,
         Stage::Queued | Stage::Submitting | Stage::Done => return Ok(()),
