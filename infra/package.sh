@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds every Lambda function the way it is deployed: `cargo lambda build --release --arm64`
 # (Graviton, provided.al2023), one bootstrap zip per function under target/lambda/<function>/,
-# and prints each zip's size and its bootstrap's.
+# and prints each zip's size and its bootstrap's. Each function is built on its own, with only
+# the features it uses (see lib/Cargo.toml).
 #
 #   bash infra/package.sh            # all seven functions
 #   bash infra/package.sh login      # just these
@@ -18,10 +19,12 @@ tools="$(pytool cargo-lambda)"
 export PATH="$tools:$PATH"
 rust_target aarch64-unknown-linux-gnu
 
-args=()
-for f in "${functions[@]}"; do args+=(--bin "$f"); done
+# One build per function, as `sam build` does: cargo unifies features across the packages of one
+# build, so building them together would give every function the transcoder's (gifski, ffmpeg).
 start=$(date +%s)
-cargo lambda build --release --arm64 --locked --output-format zip "${args[@]}" >&2
+for f in "${functions[@]}"; do
+  cargo lambda build --release --arm64 --locked --output-format zip -p "$f" --bin "$f" >&2
+done
 echo "built in $(($(date +%s) - start)) s" >&2
 
 printf '%-26s %12s %14s\n' function "zip bytes" "bootstrap bytes"
