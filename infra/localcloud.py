@@ -20,7 +20,8 @@ it. Then it fills two gaps of the emulator, not of the template, and says so on 
   its poller cannot compare, so the mapping's concurrency is set again as a number.
 
 `--visibility SECONDS` shortens the job queue's visibility timeout (720 s in the template) so a
-test sees redeliveries and the dead-letter redrive in seconds.
+test sees a dead worker's message come back sooner; keep it above the slowest step, or a message
+is delivered again while its first delivery still runs.
 """
 
 import argparse

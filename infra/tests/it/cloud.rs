@@ -106,7 +106,11 @@ async fn the_call_flow_runs_through_the_deployed_lambdas_and_a_given_up_job_land
             "--param",
             &format!("DashScopeBaseUrl={}", standin.base_url()),
         ])
-        .args(["--param", "JobMaxReceives=2", "--visibility", "2"])
+        // A step that failed for now comes back after its backoff (ChangeMessageVisibility), a
+        // given-up one at once; the visibility timeout only covers a worker that died. It must
+        // outlast the slowest step on a busy machine, or a message is delivered again while its
+        // first delivery still runs (the template has 720 s: six times the function's timeout).
+        .args(["--param", "JobMaxReceives=2", "--visibility", "60"])
         .output()
         .unwrap();
     assert!(
