@@ -101,14 +101,23 @@ impl<'a> Env<'a> {
     }
 }
 
-/// Builds an [`Env`] over `vars` (the last value of a name wins) and runs `f` on it; for tests
-/// and tools that set settings by hand.
-pub fn with_vars<T>(vars: &[(&str, &str)], f: impl FnOnce(&Env<'_>) -> T) -> T {
-    let lookup = |name: &str| {
-        vars.iter()
+/// A lookup over `vars` alone, the last value of a name winning; for tests and tools that set
+/// settings by hand.
+pub fn vars_lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Sync + use<> {
+    let owned: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |name: &str| {
+        owned
+            .iter()
             .rev()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| (*v).to_owned())
-    };
-    f(&Env(&lookup))
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// Builds an [`Env`] over `vars` (see [`vars_lookup`]) and runs `f` on it.
+pub fn with_vars<T>(vars: &[(&str, &str)], f: impl FnOnce(&Env<'_>) -> T) -> T {
+    f(&Env(&vars_lookup(vars)))
 }

@@ -151,7 +151,6 @@ impl Role {
 }
 
 pub struct AppState {
-    pub role: Role,
     pub store: StoreSettings,
     pub auth: AuthSettings,
     /// How jobs are created and shown (defaults where the role neither creates nor queries).
@@ -196,18 +195,7 @@ impl AppState {
 
     /// As [`AppState::from_env`], from `vars` alone (the last value of a name wins): for tests.
     pub async fn from_vars(role: Role, vars: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let owned: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let lookup = move |name: &str| {
-            owned
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        Self::from_lookup(role, &lookup).await
+        Self::from_lookup(role, &crate::settings::vars_lookup(vars)).await
     }
 
     /// As [`AppState::from_env`], reading settings through `lookup`.
@@ -305,7 +293,6 @@ impl AppState {
             tokens.rotate(&secret, Some(previous.as_bytes()));
         }
         Ok(Self {
-            role,
             passwords: Passwords::new(auth.argon2)?,
             tokens,
             clock: Clock::default(),
