@@ -12,6 +12,7 @@ use anyhow::Context;
 use crate::auth::{AuthSettings, AuthUse, MIN_JWT_SECRET_LEN, Passwords, Tokens};
 use crate::clock::Clock;
 use crate::job::JobSettings;
+use crate::job::sweep::SweepSettings;
 use crate::secrets::{self, SecretSource};
 use crate::settings::Env;
 use crate::store::aws::{DynamoJobStore, DynamoUserStore, S3BlobStore, SqsJobQueue, sdk_config};
@@ -33,6 +34,8 @@ pub enum Role {
     Create,
     Query,
     Transcoder,
+    /// The scheduled sweep of jobs whose message was lost.
+    Sweeper,
     /// Every route and the worker in one process.
     Local,
 }
@@ -43,6 +46,7 @@ struct Needs {
     auth: AuthUse,
     job_api: bool,
     worker: bool,
+    sweep: bool,
 }
 
 impl Role {
@@ -106,6 +110,8 @@ impl Role {
             Role::Query => (
                 PortSet {
                     users: true,
+                    // A job it ends at its deadline is given back to the day's allowances.
+                    quota: true,
                     jobs: true,
                     slots: true,
                     blobs: true,
@@ -120,6 +126,8 @@ impl Role {
             ),
             Role::Transcoder => (
                 PortSet {
+                    // A job that fails through no fault of its user is given back to the day.
+                    quota: true,
                     jobs: true,
                     slots: true,
                     blobs: true,
@@ -129,6 +137,21 @@ impl Role {
                 AuthUse::default(),
                 false,
                 true,
+            ),
+            Role::Sweeper => (
+                PortSet {
+                    // What ending a job past its deadline gives back: its allowance, its slot,
+                    // its input image.
+                    quota: true,
+                    jobs: true,
+                    slots: true,
+                    blobs: true,
+                    queue: true,
+                    ..none
+                },
+                AuthUse::default(),
+                false,
+                false,
             ),
             Role::Local => (
                 PortSet::ALL,
@@ -146,6 +169,7 @@ impl Role {
             auth,
             job_api,
             worker,
+            sweep: matches!(self, Role::Sweeper | Role::Local),
         }
     }
 }
@@ -155,6 +179,8 @@ pub struct AppState {
     pub auth: AuthSettings,
     /// How jobs are created and shown (defaults where the role neither creates nor queries).
     pub job_settings: JobSettings,
+    /// When the sweep counts a job's message as lost (defaults where the role does not sweep).
+    pub sweep: SweepSettings,
     pub users: Arc<dyn UserStore>,
     pub quota: Arc<dyn DailyQuota>,
     pub jobs: Arc<dyn JobStore>,
@@ -211,6 +237,11 @@ impl AppState {
             JobSettings::from_env(&env)?
         } else {
             JobSettings::default()
+        };
+        let sweep = if needs.sweep {
+            SweepSettings::from_env(&env)?
+        } else {
+            SweepSettings::default()
         };
         #[cfg(feature = "worker")]
         let worker_settings = if needs.worker {
@@ -308,6 +339,7 @@ impl AppState {
             store,
             auth,
             job_settings,
+            sweep,
         })
     }
 

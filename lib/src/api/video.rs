@@ -18,7 +18,7 @@ use crate::domain::{
     MAX_SOURCE_CHARS, Resolution, VideoSize, bounded_text,
 };
 use crate::job::create::{CreateError, InputBlob, OVERDUE_GRACE_SECS};
-use crate::job::lifecycle::{self, FailError};
+use crate::job::lifecycle::{self, Blame, FailError};
 use crate::job::{Job, JobRequest, JobStatus, Stage};
 use crate::store::User;
 use crate::web::response::json_response;
@@ -234,7 +234,7 @@ async fn query_inner(state: &AppState, req: &Request) -> Result<Response<Body>, 
         // The worker should have ended it; if its messages were lost, end it here, freeing what
         // it held just as the worker does.
         tracing::warn!(job_id = %job.id, "job overdue; ending it FAILED");
-        job = match lifecycle::fail(state, job.clone(), crate::job::MSG_TIMEOUT).await {
+        job = match lifecycle::fail(state, job.clone(), crate::job::MSG_TIMEOUT, Blame::Emo).await {
             Ok(Some(ended)) => ended,
             Ok(None) => return Ok(unknown(&raw_id)),
             // Others keep writing it: show what is there now.

@@ -742,3 +742,24 @@ mod tests {
         );
     }
 }
+
+// TEMPORARY STUB, replaced by the task list client on merge.
+/// A task from DashScope's task list.
+#[derive(Debug, Clone)]
+pub struct ListedTask {
+    pub task_id: String,
+    pub created_ms: u64,
+    pub status: crate::dashscope::TaskStatus,
+}
+
+impl DashScope {
+    /// Stub.
+    pub async fn list_tasks(
+        &self,
+        _model: &str,
+        _from_ms: u64,
+        _to_ms: u64,
+    ) -> Result<Vec<ListedTask>, DashScopeError> {
+        Err(DashScopeError::InvalidInput("stub"))
+    }
+}

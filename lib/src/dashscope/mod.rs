@@ -20,7 +20,7 @@ mod wire;
 
 pub use client::{
     DEFAULT_BASE_URL, DEFAULT_I2V_MODEL, DEFAULT_T2V_MODEL, DEFAULT_TEXT_MODEL, DashScope,
-    DashScopeConfig, MAX_DESCRIPTION_CHARS, character_prompt,
+    DashScopeConfig, ListedTask, MAX_DESCRIPTION_CHARS, character_prompt,
 };
 pub use error::{DashScopeError, ErrorKind, failure_message};
 pub use settings::DashScopeSettings;

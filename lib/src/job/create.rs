@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::AppState;
-use crate::store::{StoreError, User, enqueue};
+use crate::store::{Allowance, StoreError, User, china_day, enqueue};
 
 use super::{Job, JobId, JobMessage, JobRequest};
 
@@ -22,8 +22,8 @@ pub struct InputBlob {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
-    /// Over a per-user allowance: refused before anything is stored, so it costs nothing. The
-    /// text is for the user.
+    /// Over a per-user allowance or the service's daily bound: refused before anything is stored,
+    /// so it costs nothing. The text is for the user.
     #[error("{0}")]
     OverAllowance(String),
     #[error(transparent)]
@@ -31,7 +31,7 @@ pub enum CreateError {
 }
 
 /// Creates job `id` for `user`: checks and counts the allowances, then stores `image`, the job
-/// and its Start message.
+/// and its Start message. A creation undone gives its place in the allowances back.
 pub async fn create(
     state: &AppState,
     user: &User,
@@ -49,11 +49,23 @@ pub async fn create(
         state.job_settings.deadline.as_secs(),
     );
     let image_key = image.as_ref().map(|i| i.key.clone());
-    if let Some(image) = image {
-        state
+    let give_back = || async {
+        if let Err(e) = state
+            .quota
+            .give_back_daily_job(user.id, china_day(now))
+            .await
+        {
+            tracing::error!(error = %anyhow::Error::from(e), "could not give the allowance back");
+        }
+    };
+    if let Some(image) = image
+        && let Err(e) = state
             .blobs
             .put(&image.key, image.bytes, image.content_type)
-            .await?;
+            .await
+    {
+        give_back().await;
+        return Err(e.into());
     }
     let undo_image = || async {
         if let Some(key) = &image_key
@@ -64,6 +76,7 @@ pub async fn create(
     };
     if let Err(e) = state.jobs.create(&job).await {
         undo_image().await;
+        give_back().await;
         return Err(e.into());
     }
     let message = JobMessage::Start {
@@ -74,20 +87,17 @@ pub async fn create(
             tracing::error!(job_id = %job.id, error = %anyhow::Error::from(undo), "could not undo the job");
         }
         undo_image().await;
+        give_back().await;
         return Err(e.into());
     }
     tracing::info!(job_id = %job.id, user_id = user.id, kind = job.request.model_kind().as_str(), "job created");
     Ok(job)
 }
 
-/// China's day number (UTC+8): the day the daily allowance counts in.
-fn china_day(now: u64) -> u64 {
-    (now + 8 * 3600) / 86_400
-}
-
-/// Refuses a job beyond the user's allowances: jobs in progress at once (read from the user
-/// index, so two requests in the same instant may both pass), and jobs per day (an atomic
-/// counter, so the bill is bounded however requests race). Counts the job against the day.
+/// Refuses a job beyond the allowances: the user's jobs in progress at once (read from the user
+/// index, so two requests in the same instant may both pass), the user's jobs per day and
+/// everyone's jobs per day (atomic counters taken together, so the bill is bounded however
+/// requests race). Counts the job against the day.
 async fn check_allowance(state: &AppState, user: &User, now: u64) -> Result<(), CreateError> {
     let limits = &state.job_settings;
     let window = now.saturating_sub(limits.deadline.as_secs() + OVERDUE_GRACE_SECS);
@@ -106,15 +116,29 @@ async fn check_allowance(state: &AppState, user: &User, now: u64) -> Result<(), 
             limits.max_active_per_user
         )));
     }
-    if !state
+    match state
         .quota
-        .take_daily_job(user.id, china_day(now), limits.max_daily_per_user)
+        .take_daily_job(
+            user.id,
+            china_day(now),
+            limits.max_daily_per_user,
+            limits.max_daily_total,
+        )
         .await?
     {
-        return Err(CreateError::OverAllowance(format!(
+        Allowance::Taken => Ok(()),
+        Allowance::UserSpent => Err(CreateError::OverAllowance(format!(
             "今天的生成次数已用完（每天 {} 次），请明天再来",
             limits.max_daily_per_user
-        )));
+        ))),
+        Allowance::ServiceSpent => {
+            tracing::warn!(
+                max = limits.max_daily_total,
+                "the service's daily job bound is reached (EMO_MAX_DAILY_JOBS_TOTAL)"
+            );
+            Err(CreateError::OverAllowance(
+                "今天的生成名额已满，请明天再来".to_owned(),
+            ))
+        }
     }
-    Ok(())
 }

@@ -7,11 +7,13 @@
 //!   with what that frees (its DashScope slot, its input image): shared by the worker and the
 //!   query.
 //! - [`create`]: the allowance check and the create saga (image, job, Start message), no HTTP.
+//! - [`sweep`]: finding jobs whose message was lost, and ending those past their deadline.
 //! - [`settings`]: how jobs are created and shown.
 
 pub mod create;
 pub mod lifecycle;
 pub mod settings;
+pub mod sweep;
 pub mod transitions;
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +27,9 @@ pub const MSG_TIMEOUT: &str = "生成超时，请稍后重试";
 pub const MSG_GAVE_UP: &str = "处理失败，请稍后重试";
 pub const MSG_UNDECODABLE: &str = "生成的视频无法转换为表情包，请换个描述重试";
 pub const MSG_TOO_BIG: &str = "生成的表情包超过 500 KB，请换个简单些的描述重试";
+/// DashScope left a create unanswered and its task list cannot tell whether the task was made:
+/// rather than risk paying twice, the job ends (and is not counted against the day).
+pub const MSG_UNSURE: &str = "生成服务没有确认任务是否创建成功，本次不计入今日次数，请重试";
 
 /// What the job asks DashScope for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +133,10 @@ pub struct Job {
     pub lease_until: u64,
     /// How many times a worker entered Submitting (a second entry means the first one crashed).
     pub submit_attempts: u32,
+    /// When the worker that entered Submitting last took it: with `lease_until`, the window in
+    /// which its create call may have made a DashScope task (0 before any submit).
+    #[serde(default)]
+    pub submit_started_at: u64,
     /// The text-to-video prompt Qwen wrote for a character job.
     pub described_prompt: Option<String>,
     pub task_id: Option<String>,

@@ -1,5 +1,6 @@
 //! How jobs are created and shown by the API: `EMO_JOB_DEADLINE_SECS`, `EMO_GIF_URL_TTL_SECS`,
-//! `EMO_MAX_ACTIVE_JOBS`, `EMO_MAX_DAILY_JOBS`. Read by the create and query functions.
+//! `EMO_MAX_ACTIVE_JOBS`, `EMO_MAX_DAILY_JOBS`, `EMO_MAX_DAILY_JOBS_TOTAL`. Read by the create
+//! and query functions.
 
 use std::time::Duration;
 
@@ -15,6 +16,9 @@ pub struct JobSettings {
     pub max_active_per_user: u32,
     /// `EMO_MAX_DAILY_JOBS`: how many jobs a user may create per day (China time).
     pub max_daily_per_user: u32,
+    /// `EMO_MAX_DAILY_JOBS_TOTAL`: how many jobs all users together may create per day (China
+    /// time): the bound on the day's DashScope bill, however many accounts there are.
+    pub max_daily_total: u32,
 }
 
 impl Default for JobSettings {
@@ -24,6 +28,7 @@ impl Default for JobSettings {
             deadline: Duration::from_secs(30 * 60),
             max_active_per_user: 3,
             max_daily_per_user: 30,
+            max_daily_total: 1000,
         }
     }
 }
@@ -52,6 +57,17 @@ impl JobSettings {
                 d.max_daily_per_user,
                 1..=100_000,
             )?,
+            max_daily_total: env.bounded(
+                "EMO_MAX_DAILY_JOBS_TOTAL",
+                d.max_daily_total,
+                1..=10_000_000,
+            )?,
         })
     }
+}
+
+/// `EMO_POLL_INTERVAL_SECS`: the delay between two DashScope task queries, which the worker polls
+/// at and the sweep measures a job's quiet by.
+pub fn poll_interval(env: &Env<'_>) -> Result<Duration, SettingsError> {
+    env.secs("EMO_POLL_INTERVAL_SECS", 10, 1..=900)
 }

@@ -5,6 +5,9 @@
 //! new ──> Queued ──claim_submit──> Submitting ──submitted(task)──> Generating ──claim_transcode──>
 //!   Transcoding ──succeeded(gif)──> Done (SUCCEEDED)
 //! Submitting ──requeued──> Queued            (DashScope refused for now; no task was made)
+//! Submitting ──create_unclear──> Submitting  (no clear answer: the task list is read after)
+//! Submitting ──nothing_created──> Queued     (the task list shows no task of that window)
+//! Submitting ──submitted(adopted task)──> Generating (the task list shows the window's task)
 //! Generating ──next_poll──> Generating       (the task is still running)
 //! Transcoding ──lease_released──> Transcoding (a passing failure; the next delivery resumes)
 //! any state in progress ──failed(message)──> Done (FAILED)
@@ -39,6 +42,7 @@ impl Job {
             deadline_at: now + deadline_secs,
             lease_until: 0,
             submit_attempts: 0,
+            submit_started_at: 0,
             described_prompt: None,
             task_id: None,
             poll_seq: 0,
@@ -50,13 +54,47 @@ impl Job {
         }
     }
 
-    /// A worker takes the submit step: it owns the job until `now + lease_secs`.
+    /// A worker takes the submit step: it owns the job until `now + lease_secs`, and any task
+    /// its create call makes is made in `[now, lease_until]`.
     pub fn claim_submit(&self, now: u64, lease_secs: u64) -> Job {
         let mut next = self.clone();
         next.stage = Stage::Submitting;
         next.lease_until = now + lease_secs;
+        next.submit_started_at = now;
         next.submit_attempts += 1;
         next
+    }
+
+    /// The create call had no clear answer (a 5xx, a timeout, a broken connection): a task may
+    /// exist. The job keeps Submitting with its window closing at `until`; after that the task
+    /// list tells whether it was made. `described` is kept so Qwen is not asked twice.
+    pub fn create_unclear(&self, until: u64, described: Option<String>) -> Job {
+        let mut next = self.clone();
+        next.lease_until = until;
+        next.described_prompt = described;
+        next
+    }
+
+    /// The task list shows that no task was made in the submit window: back in the queue for a
+    /// fresh submit, the attempt still counted (so a job whose creates never answer ends).
+    pub fn nothing_created(&self) -> Job {
+        let mut next = self.clone();
+        next.stage = Stage::Queued;
+        next.lease_until = 0;
+        next
+    }
+
+    /// Qwen described the character: the description is kept for every submit of the job.
+    pub fn with_description(&self, description: String) -> Job {
+        let mut next = self.clone();
+        next.described_prompt = Some(description);
+        next
+    }
+
+    /// Nothing changes but the write itself (`updated_at`): a job waiting for a DashScope slot is
+    /// shown to be looked after, so the sweep leaves it alone.
+    pub fn touched(&self) -> Job {
+        self.clone()
     }
 
     /// DashScope made task `task_id`: the job is RUNNING and waits for poll 1. `described` is the
@@ -192,6 +230,26 @@ mod tests {
         assert_eq!((job.status, job.stage), (JobStatus::Pending, Stage::Queued));
         assert_eq!((job.lease_until, job.submit_attempts), (0, 0));
         assert_eq!(job.described_prompt.as_deref(), Some("描述"));
+    }
+
+    #[test]
+    fn an_unclear_create_keeps_the_window_then_an_empty_list_requeues_it_counted() {
+        let claimed = queued().claim_submit(1_010, 180);
+        assert_eq!(claimed.submit_started_at, 1_010);
+        let unclear = claimed.create_unclear(1_020, Some("描述".into()));
+        assert_eq!(
+            (
+                unclear.stage,
+                unclear.lease_until,
+                unclear.submit_started_at
+            ),
+            (Stage::Submitting, 1_020, 1_010)
+        );
+        assert_eq!(unclear.described_prompt.as_deref(), Some("描述"));
+        let again = unclear.nothing_created();
+        assert_eq!((again.stage, again.lease_until), (Stage::Queued, 0));
+        assert_eq!(again.submit_attempts, 1, "the attempt stays counted");
+        assert_eq!(again.described_prompt.as_deref(), Some("描述"));
     }
 
     #[test]

@@ -102,12 +102,39 @@ pub trait UserStore: Send + Sync {
     async fn clear_login_failures(&self, phone: &Phone) -> Result<(), StoreError>;
 }
 
-/// The per-user daily job allowance.
+/// Whether a job may be counted against the day's allowances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowance {
+    /// Counted against both the user's and the service's allowance.
+    Taken,
+    /// The user has made `max` jobs today already; nothing was counted.
+    UserSpent,
+    /// The service as a whole has made its `max_total` jobs today; nothing was counted.
+    ServiceSpent,
+}
+
+/// The daily job allowances: per user (`EMO_MAX_DAILY_JOBS`) and across all users
+/// (`EMO_MAX_DAILY_JOBS_TOTAL`), counted together in one atomic step.
 #[async_trait]
 pub trait DailyQuota: Send + Sync {
-    /// Counts one job against `user_id`'s allowance for `day`, atomically, unless `max` are
-    /// counted already; returns whether it was counted. A refused request changes nothing.
-    async fn take_daily_job(&self, user_id: i64, day: u64, max: u32) -> Result<bool, StoreError>;
+    /// Counts one job against `user_id`'s allowance and the service's for `day`, atomically and
+    /// both or neither, unless `max` (the user's) or `max_total` (everyone's) are counted already.
+    async fn take_daily_job(
+        &self,
+        user_id: i64,
+        day: u64,
+        max: u32,
+        max_total: u32,
+    ) -> Result<Allowance, StoreError>;
+
+    /// Gives one job of `day` back to `user_id` and to the service: the job was undone, or it
+    /// failed through no fault of the user. Never below zero.
+    async fn give_back_daily_job(&self, user_id: i64, day: u64) -> Result<(), StoreError>;
+}
+
+/// China's day number (UTC+8): the day the daily allowances count in.
+pub fn china_day(now: u64) -> u64 {
+    (now + 8 * 3600) / 86_400
 }
 
 /// The counting rule both adapters apply inside their atomic section.
@@ -156,31 +183,77 @@ pub trait JobStore: Send + Sync {
         since: u64,
         limit: usize,
     ) -> Result<Vec<Job>, StoreError>;
+
+    /// Jobs still in progress that nothing has written since `before` (their `updated_at` is
+    /// earlier), oldest first, at most `limit`: what the sweep looks at for a lost message. An
+    /// index of in-progress jobs only, never a scan of the table.
+    async fn list_unattended(&self, before: u64, limit: usize) -> Result<Vec<Job>, StoreError>;
 }
 
 /// The account's DashScope task concurrency, as `max` slots per model family: a job holds one
-/// from just before its task is created until the task ends.
+/// from just before its task is created until the task ends. Slots are shared fairly: while a
+/// model has two slots or more, one user holds at most one of them, so one user's queue of jobs
+/// cannot keep everyone else's waiting.
+///
+/// Also the per-model *create lock*: at most one DashScope create call per model at a time,
+/// with a pause of [`CREATE_GAP_SECS`] between two holders. A task of that model whose creation
+/// time falls in a holder's window was therefore made by that holder's call, which is how a job
+/// whose create had no clear answer finds out, from DashScope's task list, whether it made one
+/// (see `worker::steps`).
 #[async_trait]
 pub trait TaskSlots: Send + Sync {
-    /// Takes one of the `max` DashScope task slots of `model` for `job` until `until`, unless all
-    /// are held by other jobs (a slot whose `until` has passed is free again). Taking a slot the
-    /// job already holds succeeds and extends it. Returns whether the job holds a slot.
+    /// Takes one of the `max` DashScope task slots of `model` for `job` (of `user_id`) until
+    /// `until`, unless all are held by other jobs, or (with `max` ≥ 2) another job of the same
+    /// user holds one (a slot whose `until` has passed is free again). Taking a slot the job
+    /// already holds succeeds and extends it. Returns whether the job holds a slot.
     async fn acquire_task_slot(
         &self,
         model: ModelKind,
         job: &JobId,
+        user_id: i64,
         now: u64,
         until: u64,
         max: u32,
     ) -> Result<bool, StoreError>;
 
-    /// Gives back the slot `job` holds among the `max` of `model`, if any.
+    /// Gives back the slot `job` (of `user_id`) holds among the `max` of `model`, if any.
     async fn release_task_slot(
         &self,
         model: ModelKind,
         job: &JobId,
+        user_id: i64,
         max: u32,
     ) -> Result<(), StoreError>;
+
+    /// Takes `model`'s create lock for `job` until `until`: it is free when nobody holds it and
+    /// [`CREATE_GAP_SECS`] have passed since its last holder let go (or its hold ran out). Taking
+    /// it again as its holder extends it to `until`. Returns whether `job` holds it.
+    async fn acquire_create_lock(
+        &self,
+        model: ModelKind,
+        job: &JobId,
+        now: u64,
+        until: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Lets go of `model`'s create lock if `job` holds it; the next holder may take it from
+    /// `free_at`: [`CREATE_GAP_SECS`] from now after a create that made a task, at once after one
+    /// DashScope refused (no task of this window can fall in the next).
+    async fn release_create_lock(
+        &self,
+        model: ModelKind,
+        job: &JobId,
+        free_at: u64,
+    ) -> Result<(), StoreError>;
+}
+
+/// The pause between two holders of a model's create lock, so that no two holders' windows
+/// touch, even with a second of clock difference between Emo and DashScope.
+pub const CREATE_GAP_SECS: u64 = 2;
+
+/// At most how many slots of a model one user may hold: one, once there are two or more.
+pub fn slots_per_user(max: u32) -> u32 {
+    if max >= 2 { 1 } else { max }
 }
 
 /// Input images and GIFs.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    BlobStore, DailyQuota, Delivery, JobQueue, JobStore, LoginAttempts, StoreError, TaskSlots,
-    User, UserStore,
+    Allowance, BlobStore, DailyQuota, Delivery, JobQueue, JobStore, LoginAttempts, StoreError,
+    TaskSlots, User, UserStore,
 };
 use crate::auth::LockoutPolicy;
 use crate::domain::{ModelKind, Phone};
@@ -55,7 +55,16 @@ impl UserStore for Unconfigured {
 
 #[async_trait]
 impl DailyQuota for Unconfigured {
-    async fn take_daily_job(&self, _: i64, _: u64, _: u32) -> Result<bool, StoreError> {
+    async fn take_daily_job(
+        &self,
+        _: i64,
+        _: u64,
+        _: u32,
+        _: u32,
+    ) -> Result<Allowance, StoreError> {
+        self.err()
+    }
+    async fn give_back_daily_job(&self, _: i64, _: u64) -> Result<(), StoreError> {
         self.err()
     }
 }
@@ -77,6 +86,9 @@ impl JobStore for Unconfigured {
     async fn list_for_user(&self, _: i64, _: u64, _: usize) -> Result<Vec<Job>, StoreError> {
         self.err()
     }
+    async fn list_unattended(&self, _: u64, _: usize) -> Result<Vec<Job>, StoreError> {
+        self.err()
+    }
 }
 
 #[async_trait]
@@ -85,13 +97,32 @@ impl TaskSlots for Unconfigured {
         &self,
         _: ModelKind,
         _: &JobId,
+        _: i64,
         _: u64,
         _: u64,
         _: u32,
     ) -> Result<bool, StoreError> {
         self.err()
     }
-    async fn release_task_slot(&self, _: ModelKind, _: &JobId, _: u32) -> Result<(), StoreError> {
+    async fn release_task_slot(
+        &self,
+        _: ModelKind,
+        _: &JobId,
+        _: i64,
+        _: u32,
+    ) -> Result<(), StoreError> {
+        self.err()
+    }
+    async fn acquire_create_lock(
+        &self,
+        _: ModelKind,
+        _: &JobId,
+        _: u64,
+        _: u64,
+    ) -> Result<bool, StoreError> {
+        self.err()
+    }
+    async fn release_create_lock(&self, _: ModelKind, _: &JobId, _: u64) -> Result<(), StoreError> {
         self.err()
     }
 }

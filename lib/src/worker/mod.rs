@@ -3,8 +3,10 @@
 //! [`steps`]).
 //!
 //! ```text
-//! Start:  Queued ──claim (lease)──> Submitting ──[Qwen describes a character]── DashScope create
-//!                                        └──> Generating (task_id, RUNNING) + Poll 1 (delayed)
+//! Start:  Queued ──slot──[Qwen describes a character]──create lock──claim (lease)──> Submitting
+//!             ── DashScope create ──> Generating (task_id, RUNNING) + Poll 1 (delayed)
+//!             ── no clear answer ──> Submitting until the window closes, then the task list:
+//!                one task → adopted (Generating); none → Queued again; several → FAILED
 //! Poll n: Generating ── task PENDING/RUNNING ──> Poll n+1 (delayed)
 //!                    ── task SUCCEEDED ──claim (lease)──> Transcoding: download, ffmpeg, gifski,
 //!                                                        GIF to the blob store ──> SUCCEEDED
@@ -15,8 +17,10 @@
 //! workers on one job, apply each step once: a second DashScope task is never created, a stale
 //! poll (its number is not the job's current one) is dropped. A step that fails for a passing
 //! reason is left for redelivery ([`Disposition::Later`]); a job past its deadline, or whose
-//! message keeps failing, ends FAILED. The Lambda ([`handle_sqs_event`]) and `emo-local`'s worker
-//! loop share [`handle`] and [`reschedule`].
+//! message keeps failing, ends FAILED. Every call a step makes is bounded by the step's time
+//! ([`StepTime`]: the invocation's deadline, and the lease it holds), so no step outlives its
+//! Lambda. The Lambda ([`handle_sqs_event`]) and `emo-local`'s worker loop share [`handle`] and
+//! [`reschedule`]; lost messages are found again by the sweep ([`crate::job::sweep`]).
 
 pub mod settings;
 mod steps;
@@ -29,11 +33,12 @@ use tracing::Instrument;
 use crate::AppState;
 use crate::dashscope::DashScope;
 use crate::job::JobMessage;
-use crate::job::lifecycle::{self, FailError};
+use crate::job::lifecycle::{self, Blame, FailError};
 use crate::store::StoreError;
 pub use settings::WorkerSettings;
+pub use steps::{CREATE_SETTLE_SECS, MAX_SUBMITS, StepTime};
 
-pub use crate::job::{MSG_GAVE_UP, MSG_TIMEOUT, MSG_TOO_BIG, MSG_UNDECODABLE};
+pub use crate::job::{MSG_GAVE_UP, MSG_TIMEOUT, MSG_TOO_BIG, MSG_UNDECODABLE, MSG_UNSURE};
 
 /// What a process needs to run jobs: the worker's settings and the DashScope client.
 pub struct Worker {
@@ -90,13 +95,23 @@ impl From<FailError> for Later {
 }
 
 /// Ends `job` FAILED with `message`: the step is done.
-async fn fail(state: &AppState, job: crate::job::Job, message: &str) -> Result<(), Later> {
-    lifecycle::fail(state, job, message).await?;
+async fn fail(
+    state: &AppState,
+    job: crate::job::Job,
+    message: &str,
+    blame: Blame,
+) -> Result<(), Later> {
+    lifecycle::fail(state, job, message, blame).await?;
     Ok(())
 }
 
-/// Handles one delivery of `body`, its `receive_count`-th.
-pub async fn handle(state: &AppState, body: &str, receive_count: u32) -> Disposition {
+/// Handles one delivery of `body`, its `receive_count`-th, within `time`.
+pub async fn handle(
+    state: &AppState,
+    body: &str,
+    receive_count: u32,
+    time: StepTime,
+) -> Disposition {
     let message: JobMessage = match serde_json::from_str(body) {
         Ok(m) => m,
         Err(e) => return Disposition::Dead(format!("malformed message: {e}")),
@@ -133,26 +148,26 @@ pub async fn handle(state: &AppState, body: &str, receive_count: u32) -> Disposi
         let now = state.clock.now();
         if now >= job.deadline_at {
             tracing::warn!("job passed its deadline");
-            return settle(fail(state, job, MSG_TIMEOUT).await);
+            return settle(fail(state, job, MSG_TIMEOUT, Blame::Emo).await);
         }
         if receive_count > last {
             tracing::error!("message delivered past its last try; giving the job up");
-            return match fail(state, job, MSG_GAVE_UP).await {
+            return match fail(state, job, MSG_GAVE_UP, Blame::Emo).await {
                 Ok(()) => Disposition::Dead("delivered past the receive limit".into()),
                 Err(Later(why)) => Disposition::Later(why),
             };
         }
         let job_for_failing = (receive_count == last).then(|| job.clone());
         let outcome = match message {
-            JobMessage::Start { .. } => steps::start(state, worker, job).await,
-            JobMessage::Poll { seq, .. } => steps::poll(state, worker, job, seq).await,
+            JobMessage::Start { .. } => steps::start(state, worker, job, time).await,
+            JobMessage::Poll { seq, .. } => steps::poll(state, worker, job, seq, time).await,
         };
         match (outcome, job_for_failing) {
             (Ok(()), _) => Disposition::Done,
             (Err(Later(why)), Some(job)) => {
                 tracing::error!(error = %why, "the last try failed too; giving the job up");
                 // The step may have written the job meanwhile; `fail` reads it again then.
-                match fail(state, job, MSG_GAVE_UP).await {
+                match fail(state, job, MSG_GAVE_UP, Blame::Emo).await {
                     Ok(()) => {
                         Disposition::Dead(format!("job given up after its last delivery: {why}"))
                     }
@@ -221,9 +236,39 @@ pub fn check_ready(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The transcoder Lambda's handler: every record on its own; the ones not done are reported
-/// back so that only they are redelivered (`ReportBatchItemFailures`).
-pub async fn handle_sqs_event(state: &AppState, event: SqsEvent) -> SqsBatchResponse {
+/// The step time of a Lambda invocation whose runtime deadline is `deadline_ms` (Unix
+/// milliseconds, `lambda_runtime::Context::deadline`).
+pub fn lambda_step_time(deadline_ms: u64) -> StepTime {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    StepTime {
+        deadline: tokio::time::Instant::now()
+            + Duration::from_millis(deadline_ms.saturating_sub(now_ms)),
+    }
+}
+
+/// The step time of a process with no invocation deadline (`emo-local`'s worker loop): the lease,
+/// which a step may not outlive either.
+pub fn lease_step_time(state: &AppState) -> StepTime {
+    let lease = state
+        .worker
+        .as_ref()
+        .map_or(Duration::from_secs(60), |w| w.settings.lease);
+    StepTime {
+        deadline: tokio::time::Instant::now() + lease,
+    }
+}
+
+/// The transcoder Lambda's handler: every record on its own, all within `time` (the
+/// invocation's); the ones not done are reported back so that only they are redelivered
+/// (`ReportBatchItemFailures`).
+pub async fn handle_sqs_event(
+    state: &AppState,
+    event: SqsEvent,
+    time: StepTime,
+) -> SqsBatchResponse {
     // The records of a batch are independent jobs: handled side by side, so one slow transcode
     // does not push the others past the function's timeout.
     let outcomes =
@@ -236,7 +281,7 @@ pub async fn handle_sqs_event(state: &AppState, event: SqsEvent) -> SqsBatchResp
                 .unwrap_or(1);
             let body = record.body.unwrap_or_default();
             // `handle` logs why inside the job's span; a malformed body has no job to name.
-            let disposition = handle(state, &body, receive_count).await;
+            let disposition = handle(state, &body, receive_count, time).await;
             if disposition == Disposition::Done {
                 return None;
             }

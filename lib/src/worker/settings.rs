@@ -35,7 +35,7 @@ pub struct WorkerSettings {
 impl WorkerSettings {
     pub fn from_env(env: &Env<'_>, backend: Backend) -> Result<Self, SettingsError> {
         Ok(Self {
-            poll_interval: env.secs("EMO_POLL_INTERVAL_SECS", 10, 1..=900)?,
+            poll_interval: crate::job::settings::poll_interval(env)?,
             max_receives: env.parse("EMO_MAX_RECEIVES", 5)?,
             retry_base: env.secs("EMO_RETRY_BASE_SECS", 30, 1..=300)?,
             lease: env.secs("EMO_LEASE_SECS", 180, 10..=3600)?,

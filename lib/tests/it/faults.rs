@@ -221,7 +221,7 @@ async fn a_message_that_keeps_failing_fails_its_job_and_a_malformed_one_is_refus
     .unwrap();
     let over = env.state.worker.as_ref().unwrap().settings.max_receives + 1;
     assert!(matches!(
-        worker::handle(&env.state, &body, over).await,
+        worker::handle(&env.state, &body, over, worker::lease_step_time(&env.state)).await,
         Disposition::Dead(_)
     ));
     let (_, answer) = env.query(&token, &job_id).await;
@@ -229,13 +229,19 @@ async fn a_message_that_keeps_failing_fails_its_job_and_a_malformed_one_is_refus
     assert_eq!(answer["data"]["error_message"], worker::MSG_GAVE_UP);
     // Redelivered once more: the job stays as it ended, nothing is sent to DashScope.
     assert_eq!(
-        worker::handle(&env.state, &body, 1).await,
+        worker::handle(&env.state, &body, 1, worker::lease_step_time(&env.state)).await,
         Disposition::Done
     );
     assert_eq!(env.standin.tasks_created(), 0);
 
     assert!(matches!(
-        worker::handle(&env.state, "not json at all", 1).await,
+        worker::handle(
+            &env.state,
+            "not json at all",
+            1,
+            worker::lease_step_time(&env.state)
+        )
+        .await,
         Disposition::Dead(_)
     ));
 }
@@ -250,7 +256,13 @@ async fn a_message_whose_last_try_fails_too_fails_its_job_and_goes_on_to_the_dlq
     let last = env.state.worker.as_ref().unwrap().settings.max_receives;
     // Before the last delivery a failure is just retried...
     assert!(matches!(
-        worker::handle(&env.state, &body, last - 1).await,
+        worker::handle(
+            &env.state,
+            &body,
+            last - 1,
+            worker::lease_step_time(&env.state)
+        )
+        .await,
         Disposition::Later(_)
     ));
     assert_eq!(
@@ -260,7 +272,7 @@ async fn a_message_whose_last_try_fails_too_fails_its_job_and_goes_on_to_the_dlq
     // ...on the last one the job ends FAILED, and the message is still reported as failed, so
     // the queue moves it to the dead-letter queue.
     assert!(matches!(
-        worker::handle(&env.state, &body, last).await,
+        worker::handle(&env.state, &body, last, worker::lease_step_time(&env.state)).await,
         Disposition::Dead(_)
     ));
     let (_, answer) = env.query(&token, &job_id).await;
@@ -302,7 +314,7 @@ async fn a_redelivery_while_another_worker_holds_the_step_is_no_failed_try(mut e
     .unwrap();
     let last = env.state.worker.as_ref().unwrap().settings.max_receives;
     assert_eq!(
-        worker::handle(&env.state, &poll, last).await,
+        worker::handle(&env.state, &poll, last, worker::lease_step_time(&env.state)).await,
         Disposition::Done
     );
     let (_, answer) = env.query(&token, &job_id).await;

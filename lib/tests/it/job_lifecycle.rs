@@ -43,16 +43,23 @@ async fn a_job_failed_at_its_deadline_by_the_query_releases_its_slot_and_removes
     assert!(
         state
             .slots
-            .acquire_task_slot(model, &id, now, job.deadline_at, max)
+            .acquire_task_slot(model, &id, user.id, now, job.deadline_at, max)
             .await
             .unwrap()
     );
     let other = JobId::new();
-    for _ in 1..max {
+    for n in 1..max {
         assert!(
             state
                 .slots
-                .acquire_task_slot(model, &JobId::new(), now, u64::MAX / 2, max)
+                .acquire_task_slot(
+                    model,
+                    &JobId::new(),
+                    1000 + n as i64,
+                    now,
+                    u64::MAX / 2,
+                    max
+                )
                 .await
                 .unwrap()
         );
@@ -60,7 +67,7 @@ async fn a_job_failed_at_its_deadline_by_the_query_releases_its_slot_and_removes
     assert!(
         !state
             .slots
-            .acquire_task_slot(model, &other, now, now + 60, max)
+            .acquire_task_slot(model, &other, 999, now, now + 60, max)
             .await
             .unwrap(),
         "every slot is held"
@@ -86,7 +93,7 @@ async fn a_job_failed_at_its_deadline_by_the_query_releases_its_slot_and_removes
     assert!(
         state
             .slots
-            .acquire_task_slot(model, &other, later, later + 60, max)
+            .acquire_task_slot(model, &other, 999, later, later + 60, max)
             .await
             .unwrap(),
         "the failed job's slot was given back"

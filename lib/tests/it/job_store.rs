@@ -255,35 +255,37 @@ async fn a_users_list_is_theirs_only_newest_first_within_since_and_limit(jobs: A
 async fn task_slots_admit_at_most_max_jobs_and_free_up_on_release_or_expiry(jobs: Arc<dyn Jobs>) {
     let (a, b, c) = (JobId::new(), JobId::new(), JobId::new());
     assert!(
-        jobs.acquire_task_slot(ModelKind::T2v, &a, 100, 1000, 2)
+        jobs.acquire_task_slot(ModelKind::T2v, &a, 1, 100, 1000, 2)
             .await
             .unwrap()
     );
     assert!(
-        jobs.acquire_task_slot(ModelKind::T2v, &b, 100, 1000, 2)
+        jobs.acquire_task_slot(ModelKind::T2v, &b, 2, 100, 1000, 2)
             .await
             .unwrap()
     );
     assert!(
         !jobs
-            .acquire_task_slot(ModelKind::T2v, &c, 100, 1000, 2)
+            .acquire_task_slot(ModelKind::T2v, &c, 3, 100, 1000, 2)
             .await
             .unwrap()
     );
     // Taking again what one holds succeeds; another model's slots are its own.
     assert!(
-        jobs.acquire_task_slot(ModelKind::T2v, &a, 101, 1000, 2)
+        jobs.acquire_task_slot(ModelKind::T2v, &a, 1, 101, 1000, 2)
             .await
             .unwrap()
     );
     assert!(
-        jobs.acquire_task_slot(ModelKind::I2v, &c, 100, 1000, 2)
+        jobs.acquire_task_slot(ModelKind::I2v, &c, 3, 100, 1000, 2)
             .await
             .unwrap()
     );
-    jobs.release_task_slot(ModelKind::T2v, &a, 2).await.unwrap();
+    jobs.release_task_slot(ModelKind::T2v, &a, 1, 2)
+        .await
+        .unwrap();
     assert!(
-        jobs.acquire_task_slot(ModelKind::T2v, &c, 102, 5000, 2)
+        jobs.acquire_task_slot(ModelKind::T2v, &c, 3, 102, 5000, 2)
             .await
             .unwrap()
     );
@@ -291,31 +293,181 @@ async fn task_slots_admit_at_most_max_jobs_and_free_up_on_release_or_expiry(jobs
     let d = JobId::new();
     assert!(
         !jobs
-            .acquire_task_slot(ModelKind::T2v, &d, 999, 2000, 2)
+            .acquire_task_slot(ModelKind::T2v, &d, 4, 999, 2000, 2)
             .await
             .unwrap()
     );
     assert!(
-        jobs.acquire_task_slot(ModelKind::T2v, &d, 1001, 2000, 2)
+        jobs.acquire_task_slot(ModelKind::T2v, &d, 4, 1001, 2000, 2)
             .await
             .unwrap()
     );
     // Releasing what one does not hold changes nothing.
-    jobs.release_task_slot(ModelKind::T2v, &a, 2).await.unwrap();
+    jobs.release_task_slot(ModelKind::T2v, &a, 1, 2)
+        .await
+        .unwrap();
     assert!(
         !jobs
-            .acquire_task_slot(ModelKind::T2v, &a, 1001, 2000, 2)
+            .acquire_task_slot(ModelKind::T2v, &a, 1, 1001, 2000, 2)
             .await
             .unwrap()
     );
 }
 
-async fn simultaneous_jobs_never_hold_more_slots_than_max(jobs: Arc<dyn Jobs>) {
-    let ids: Vec<JobId> = (0..8).map(|_| JobId::new()).collect();
-    let tries = ids.iter().map(|id| {
+async fn one_user_holds_one_slot_of_a_model_however_many_jobs_they_queue(jobs: Arc<dyn Jobs>) {
+    let mine: Vec<JobId> = (0..4).map(|_| JobId::new()).collect();
+    let tries = mine.iter().map(|id| {
         let jobs = jobs.clone();
         async move {
-            jobs.acquire_task_slot(ModelKind::I2v, id, 10, 500, 3)
+            jobs.acquire_task_slot(ModelKind::T2v, id, 42, 10, 500, 3)
+                .await
+                .unwrap()
+        }
+    });
+    let won: Vec<bool> = futures_util::future::join_all(tries).await;
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    let holder = &mine[won.iter().position(|w| *w).unwrap()];
+    // Someone else still gets one of the free slots, and the holder keeps (extends) its own.
+    assert!(
+        jobs.acquire_task_slot(ModelKind::T2v, &JobId::new(), 43, 10, 500, 3)
+            .await
+            .unwrap()
+    );
+    assert!(
+        jobs.acquire_task_slot(ModelKind::T2v, holder, 42, 11, 600, 3)
+            .await
+            .unwrap()
+    );
+    // Once the holder gives its slot back, the user's next job gets one; another model's slot
+    // was never theirs to wait for.
+    let next = mine.iter().find(|id| *id != holder).unwrap();
+    assert!(
+        jobs.acquire_task_slot(ModelKind::I2v, next, 42, 11, 500, 3)
+            .await
+            .unwrap()
+    );
+    jobs.release_task_slot(ModelKind::T2v, holder, 42, 3)
+        .await
+        .unwrap();
+    assert!(
+        jobs.acquire_task_slot(ModelKind::T2v, next, 42, 12, 500, 3)
+            .await
+            .unwrap()
+    );
+    // With a single slot there is nothing to share: the one slot goes to whoever asks first.
+    let solo = JobId::new();
+    assert!(
+        jobs.acquire_task_slot(ModelKind::T2v, &solo, 42, 12, 500, 1)
+            .await
+            .is_ok()
+    );
+}
+
+async fn the_create_lock_has_one_holder_and_a_gap_after_it(jobs: Arc<dyn Jobs>) {
+    let (a, b) = (JobId::new(), JobId::new());
+    assert!(
+        jobs.acquire_create_lock(ModelKind::T2v, &a, 100, 160)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !jobs
+            .acquire_create_lock(ModelKind::T2v, &b, 101, 161)
+            .await
+            .unwrap(),
+        "held"
+    );
+    // Another model's lock is its own; the holder may take it again, shortening its hold.
+    assert!(
+        jobs.acquire_create_lock(ModelKind::I2v, &b, 101, 161)
+            .await
+            .unwrap()
+    );
+    assert!(
+        jobs.acquire_create_lock(ModelKind::T2v, &a, 102, 110)
+            .await
+            .unwrap()
+    );
+    // A hold that ran out frees the lock only after the gap.
+    let gap = emo::store::CREATE_GAP_SECS;
+    assert!(
+        !jobs
+            .acquire_create_lock(ModelKind::T2v, &b, 110 + gap - 1, 200)
+            .await
+            .unwrap()
+    );
+    assert!(
+        jobs.acquire_create_lock(ModelKind::T2v, &b, 110 + gap, 200)
+            .await
+            .unwrap()
+    );
+    // Let go, it is free again from the time its holder says, not before; letting go of what
+    // one does not hold changes nothing.
+    jobs.release_create_lock(ModelKind::T2v, &a, 100)
+        .await
+        .unwrap();
+    assert!(
+        !jobs
+            .acquire_create_lock(ModelKind::T2v, &a, 121, 200)
+            .await
+            .unwrap()
+    );
+    jobs.release_create_lock(ModelKind::T2v, &b, 130 + gap)
+        .await
+        .unwrap();
+    assert!(
+        !jobs
+            .acquire_create_lock(ModelKind::T2v, &a, 130 + gap - 1, 200)
+            .await
+            .unwrap()
+    );
+    assert!(
+        jobs.acquire_create_lock(ModelKind::T2v, &a, 130 + gap, 200)
+            .await
+            .unwrap()
+    );
+}
+
+async fn the_unattended_list_holds_jobs_in_progress_by_their_last_write(jobs: Arc<dyn Jobs>) {
+    let (old, ended, newer) = (text_job(1, 100), text_job(2, 200), text_job(3, 300));
+    for job in [&old, &ended, &newer] {
+        jobs.create(job).await.unwrap();
+    }
+    let mut failed = ended.failed("生成超时");
+    failed.rev = 1;
+    assert!(jobs.update(&failed).await.unwrap());
+    let ids = |list: Vec<Job>| list.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(jobs.list_unattended(301, 10).await.unwrap()),
+        [old.id.clone(), newer.id.clone()],
+        "in progress only, oldest write first"
+    );
+    assert_eq!(
+        ids(jobs.list_unattended(250, 10).await.unwrap()),
+        [old.id.clone()]
+    );
+    assert_eq!(
+        ids(jobs.list_unattended(301, 1).await.unwrap()),
+        [old.id.clone()]
+    );
+    // A write moves a job to the back.
+    let mut touched = old.touched();
+    touched.rev = 1;
+    touched.updated_at = 400;
+    assert!(jobs.update(&touched).await.unwrap());
+    assert_eq!(
+        ids(jobs.list_unattended(401, 10).await.unwrap()),
+        [newer.id.clone(), old.id.clone()]
+    );
+    assert!(jobs.list_unattended(100, 10).await.unwrap().is_empty());
+}
+
+async fn simultaneous_jobs_never_hold_more_slots_than_max(jobs: Arc<dyn Jobs>) {
+    let ids: Vec<JobId> = (0..8).map(|_| JobId::new()).collect();
+    let tries = ids.iter().enumerate().map(|(user, id)| {
+        let jobs = jobs.clone();
+        async move {
+            jobs.acquire_task_slot(ModelKind::I2v, id, user as i64 + 1, 10, 500, 3)
                 .await
                 .unwrap()
         }
@@ -363,4 +515,7 @@ contract!(
     a_users_list_is_theirs_only_newest_first_within_since_and_limit,
     task_slots_admit_at_most_max_jobs_and_free_up_on_release_or_expiry,
     simultaneous_jobs_never_hold_more_slots_than_max,
+    one_user_holds_one_slot_of_a_model_however_many_jobs_they_queue,
+    the_create_lock_has_one_holder_and_a_gap_after_it,
+    the_unattended_list_holds_jobs_in_progress_by_their_last_write,
 );

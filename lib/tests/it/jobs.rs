@@ -290,7 +290,12 @@ mod fixtures {
             .replace("job_0123456789abcdef01234567", job_id);
         let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_str(&batch).unwrap();
         let malformed = event.records[1].message_id.clone().unwrap();
-        let response = emo::worker::handle_sqs_event(&env.state, event).await;
+        let response = emo::worker::handle_sqs_event(
+            &env.state,
+            event,
+            emo::worker::lease_step_time(&env.state),
+        )
+        .await;
         let failed: Vec<_> = response
             .batch_item_failures
             .iter()

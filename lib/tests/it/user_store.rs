@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use emo::auth::LockoutPolicy;
 use emo::domain::Phone;
-use emo::store::{LoginAttempts, StoreError};
+use emo::store::{Allowance, LoginAttempts, StoreError};
 
 use crate::harness::{Users, aws_users, local_users};
 
@@ -149,18 +149,99 @@ async fn simultaneous_failures_are_all_counted(users: Arc<dyn Users>) {
 async fn a_days_job_allowance_is_counted_atomically_per_user_and_day(users: Arc<dyn Users>) {
     let takes = (0..6).map(|_| {
         let users = users.clone();
-        async move { users.take_daily_job(7, 20_000, 4).await.unwrap() }
+        async move { users.take_daily_job(7, 20_000, 4, 1000).await.unwrap() }
     });
     let taken = futures_util::future::join_all(takes)
         .await
         .into_iter()
-        .filter(|t| *t)
+        .filter(|t| *t == Allowance::Taken)
         .count();
     assert_eq!(taken, 4);
-    assert!(!users.take_daily_job(7, 20_000, 4).await.unwrap());
+    assert_eq!(
+        users.take_daily_job(7, 20_000, 4, 1000).await.unwrap(),
+        Allowance::UserSpent
+    );
     // Another day, another user: their own allowances.
-    assert!(users.take_daily_job(7, 20_001, 4).await.unwrap());
-    assert!(users.take_daily_job(8, 20_000, 4).await.unwrap());
+    assert_eq!(
+        users.take_daily_job(7, 20_001, 4, 1000).await.unwrap(),
+        Allowance::Taken
+    );
+    assert_eq!(
+        users.take_daily_job(8, 20_000, 4, 1000).await.unwrap(),
+        Allowance::Taken
+    );
+}
+
+async fn the_services_daily_bound_holds_across_users_and_counts_nothing_when_refused(
+    users: Arc<dyn Users>,
+) {
+    // Ten users at once, three each, against a bound of twelve for everyone.
+    let takes = (0..30).map(|i| {
+        let users = users.clone();
+        async move {
+            users
+                .take_daily_job(100 + i % 10, 30_000, 3, 12)
+                .await
+                .unwrap()
+        }
+    });
+    let outcomes = futures_util::future::join_all(takes).await;
+    let taken = outcomes.iter().filter(|t| **t == Allowance::Taken).count();
+    assert_eq!(taken, 12, "{outcomes:?}");
+    assert!(outcomes.iter().all(|t| *t != Allowance::UserSpent));
+    // A user who has made nothing yet is refused too, and being refused counted nothing for
+    // them: a job given back makes room for exactly one.
+    assert_eq!(
+        users.take_daily_job(500, 30_000, 3, 12).await.unwrap(),
+        Allowance::ServiceSpent
+    );
+    users.give_back_daily_job(100, 30_000).await.unwrap();
+    assert_eq!(
+        users.take_daily_job(500, 30_000, 3, 12).await.unwrap(),
+        Allowance::Taken
+    );
+    assert_eq!(
+        users.take_daily_job(501, 30_000, 3, 12).await.unwrap(),
+        Allowance::ServiceSpent
+    );
+    // The next day starts from zero.
+    assert_eq!(
+        users.take_daily_job(500, 30_001, 3, 12).await.unwrap(),
+        Allowance::Taken
+    );
+}
+
+async fn a_job_given_back_is_the_users_to_make_again_and_never_below_zero(users: Arc<dyn Users>) {
+    for _ in 0..2 {
+        assert_eq!(
+            users.take_daily_job(9, 40_000, 2, 100).await.unwrap(),
+            Allowance::Taken
+        );
+    }
+    assert_eq!(
+        users.take_daily_job(9, 40_000, 2, 100).await.unwrap(),
+        Allowance::UserSpent
+    );
+    users.give_back_daily_job(9, 40_000).await.unwrap();
+    assert_eq!(
+        users.take_daily_job(9, 40_000, 2, 100).await.unwrap(),
+        Allowance::Taken
+    );
+    // Giving back more than was taken (or on a day with nothing) leaves no credit behind.
+    for _ in 0..5 {
+        users.give_back_daily_job(9, 40_000).await.unwrap();
+        users.give_back_daily_job(9, 40_001).await.unwrap();
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            users.take_daily_job(9, 40_000, 2, 100).await.unwrap(),
+            Allowance::Taken
+        );
+    }
+    assert_eq!(
+        users.take_daily_job(9, 40_000, 2, 100).await.unwrap(),
+        Allowance::UserSpent
+    );
 }
 
 macro_rules! contract {
@@ -195,4 +276,6 @@ contract!(
     a_success_clears_the_failures,
     simultaneous_failures_are_all_counted,
     a_days_job_allowance_is_counted_atomically_per_user_and_day,
+    the_services_daily_bound_holds_across_users_and_counts_nothing_when_refused,
+    a_job_given_back_is_the_users_to_make_again_and_never_below_zero,
 );

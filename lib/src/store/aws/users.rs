@@ -6,6 +6,7 @@
 //! | login failures  | `LOGIN#<phone>`  | `failures`, `locked_until`, `rev`, `expires_at`         |
 //! | the id sequence | `SEQ#user`       | `value`                                                 |
 //! | a day's jobs    | `QUOTA#<user id>#<day>` | `used`, `expires_at`                             |
+//! | everyone's day  | `QUOTA#all#<day>` | `used`, `expires_at`                                 |
 //!
 //! Keying users by phone makes "one account per phone" a single conditional put; the numeric id the
 //! JWT carries comes from an atomic counter.
@@ -15,16 +16,19 @@ use std::collections::HashMap;
 use anyhow::Context;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
-    ScalarAttributeType,
+    ScalarAttributeType, TransactWriteItem, Update,
 };
 use serde::{Deserialize, Serialize};
 
 use super::sdk_err;
 use crate::auth::LockoutPolicy;
 use crate::domain::Phone;
-use crate::store::{DailyQuota, LoginAttempts, StoreError, User, UserStore, next_attempts};
+use crate::store::{
+    Allowance, DailyQuota, LoginAttempts, StoreError, User, UserStore, next_attempts,
+};
 
 /// [`UserStore`] on a DynamoDB table.
 #[derive(Clone)]
@@ -311,35 +315,110 @@ impl UserStore for DynamoUserStore {
     }
 }
 
+/// How often a transaction that met another on the same item is tried.
+const TRANSACTION_TRIES: u32 = 5;
+
+/// The cancellation reason codes of a cancelled transaction, one per item (empty otherwise).
+pub(crate) fn cancellation_codes(e: &TransactWriteItemsError) -> Vec<String> {
+    match e {
+        TransactWriteItemsError::TransactionCanceledException(c) => c
+            .cancellation_reasons()
+            .iter()
+            .map(|r| r.code().unwrap_or("None").to_owned())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn quota_pk(who: Option<i64>, day: u64) -> AttributeValue {
+    match who {
+        Some(user) => AttributeValue::S(format!("QUOTA#{user}#{day}")),
+        None => AttributeValue::S(format!("QUOTA#all#{day}")),
+    }
+}
+
 #[async_trait]
 impl DailyQuota for DynamoUserStore {
-    async fn take_daily_job(&self, user_id: i64, day: u64, max: u32) -> Result<bool, StoreError> {
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("QUOTA#{user_id}#{day}")))
-            .update_expression("ADD used :one SET expires_at = :ttl")
-            .condition_expression("attribute_not_exists(used) OR used < :max")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":max", AttributeValue::N(max.to_string()))
-            // Kept two days past its own, then left to TTL.
-            .expression_attribute_values(
-                ":ttl",
-                AttributeValue::N(((day + 3) * 86_400).to_string()),
-            )
-            .send()
+    async fn take_daily_job(
+        &self,
+        user_id: i64,
+        day: u64,
+        max: u32,
+        max_total: u32,
+    ) -> Result<Allowance, StoreError> {
+        // Kept two days past its own, then left to TTL.
+        let ttl = AttributeValue::N(((day + 3) * 86_400).to_string());
+        let count = |who: Option<i64>, limit: u32| {
+            Update::builder()
+                .table_name(&self.table)
+                .key("pk", quota_pk(who, day))
+                .update_expression("ADD used :one SET expires_at = :ttl")
+                .condition_expression("attribute_not_exists(used) OR used < :max")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(":max", AttributeValue::N(limit.to_string()))
+                .expression_attribute_values(":ttl", ttl.clone())
+                .build()
+                .map(|u| TransactWriteItem::builder().update(u).build())
+                .map_err(anyhow::Error::from)
+        };
+        // Both counters in one transaction: both count the job, or neither does. Creates at the
+        // same moment meet on the service's counter: a conflict is tried again.
+        for attempt in 1..=TRANSACTION_TRIES {
+            let res = self
+                .client
+                .transact_write_items()
+                .transact_items(count(Some(user_id), max)?)
+                .transact_items(count(None, max_total)?)
+                .send()
+                .await;
+            let e = match res {
+                Ok(_) => return Ok(Allowance::Taken),
+                Err(e) => e.into_service_error(),
+            };
+            let reasons = cancellation_codes(&e);
+            if reasons
+                .first()
+                .is_some_and(|c| c == "ConditionalCheckFailed")
+            {
+                return Ok(Allowance::UserSpent);
+            }
+            if reasons
+                .get(1)
+                .is_some_and(|c| c == "ConditionalCheckFailed")
+            {
+                return Ok(Allowance::ServiceSpent);
+            }
+            if attempt == TRANSACTION_TRIES || !reasons.iter().any(|c| c == "TransactionConflict") {
+                return Err(sdk_err("TransactWriteItems (daily quota)", e).into());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(
+                rand::random_range(10..50) * attempt as u64,
+            ))
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) => {
+        }
+        unreachable!("the last try returns")
+    }
+
+    async fn give_back_daily_job(&self, user_id: i64, day: u64) -> Result<(), StoreError> {
+        for who in [Some(user_id), None] {
+            let res = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", quota_pk(who, day))
+                .update_expression("ADD used :minus")
+                .condition_expression("used > :zero")
+                .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+                .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+                .send()
+                .await;
+            if let Err(e) = res {
                 let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Ok(false)
-                } else {
-                    Err(sdk_err("UpdateItem (daily quota)", e).into())
+                if !e.is_conditional_check_failed_exception() {
+                    return Err(sdk_err("UpdateItem (daily quota give-back)", e).into());
                 }
             }
         }
+        Ok(())
     }
 }

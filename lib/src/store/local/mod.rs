@@ -54,11 +54,17 @@ CREATE TABLE IF NOT EXISTS job_quota (
     PRIMARY KEY (user_id, day)
 );
 CREATE TABLE IF NOT EXISTS task_slots (
-    model  TEXT    NOT NULL,
-    slot   INTEGER NOT NULL,
-    holder TEXT    NOT NULL,
-    until  INTEGER NOT NULL,
+    model   TEXT    NOT NULL,
+    slot    INTEGER NOT NULL,
+    holder  TEXT    NOT NULL,
+    until   INTEGER NOT NULL,
+    user_id INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (model, slot)
+);
+CREATE TABLE IF NOT EXISTS create_locks (
+    model   TEXT    PRIMARY KEY,
+    holder  TEXT,
+    free_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS queue (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -70,6 +76,29 @@ CREATE TABLE IF NOT EXISTS queue (
 CREATE INDEX IF NOT EXISTS queue_by_visibility ON queue (visible_at);
 CREATE INDEX IF NOT EXISTS queue_by_receipt ON queue (receipt);
 ";
+
+/// Columns added after the first release, for data dirs made before them: (table, column,
+/// declaration). Added once, when missing; never removed.
+const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
+    ("task_slots", "user_id", "INTEGER NOT NULL DEFAULT 0"),
+    // Set while the job is in progress (its `updated_at`), NULL once it ended: the sweep's index.
+    ("jobs", "unattended_since", "INTEGER"),
+];
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, column, decl) in ADDED_COLUMNS {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+        ))?;
+        if !stmt.exists([column])? {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+        }
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS jobs_unattended ON jobs (unattended_since)
+         WHERE unattended_since IS NOT NULL",
+    )
+}
 
 impl LocalDb {
     /// Opens (creating if needed) `emo.db` in `dir`.
@@ -85,6 +114,8 @@ impl LocalDb {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("cannot create the schema in {}", path.display()))?;
+        migrate(&conn)
+            .with_context(|| format!("cannot update the schema in {}", path.display()))?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })

@@ -4,7 +4,9 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use super::LocalDb;
 use crate::auth::LockoutPolicy;
 use crate::domain::Phone;
-use crate::store::{DailyQuota, LoginAttempts, StoreError, User, UserStore, next_attempts};
+use crate::store::{
+    Allowance, DailyQuota, LoginAttempts, StoreError, User, UserStore, next_attempts,
+};
 
 /// [`UserStore`] on the embedded SQLite database.
 #[derive(Clone)]
@@ -159,32 +161,61 @@ impl UserStore for LocalUserStore {
     }
 }
 
+/// The `job_quota` row that counts every user's jobs of a day (user ids start at 1).
+const EVERYONE: i64 = 0;
+
 #[async_trait]
 impl DailyQuota for LocalUserStore {
-    async fn take_daily_job(&self, user_id: i64, day: u64, max: u32) -> Result<bool, StoreError> {
+    async fn take_daily_job(
+        &self,
+        user_id: i64,
+        day: u64,
+        max: u32,
+        max_total: u32,
+    ) -> Result<Allowance, StoreError> {
         Ok(self
             .db
             .call(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let used: u32 = tx
-                    .query_row(
-                        "SELECT used FROM job_quota WHERE user_id = ?1 AND day = ?2",
-                        params![user_id, day as i64],
-                        |r| r.get(0),
-                    )
-                    .optional()?
-                    .unwrap_or(0);
-                if used >= max {
-                    return Ok(false);
+                let used = |who: i64| -> rusqlite::Result<u32> {
+                    Ok(tx
+                        .query_row(
+                            "SELECT used FROM job_quota WHERE user_id = ?1 AND day = ?2",
+                            params![who, day as i64],
+                            |r| r.get(0),
+                        )
+                        .optional()?
+                        .unwrap_or(0))
+                };
+                if used(user_id)? >= max {
+                    return Ok(Allowance::UserSpent);
                 }
-                tx.execute(
-                    "INSERT INTO job_quota (user_id, day, used) VALUES (?1, ?2, 1)
-                     ON CONFLICT (user_id, day) DO UPDATE SET used = used + 1",
-                    params![user_id, day as i64],
-                )?;
+                if used(EVERYONE)? >= max_total {
+                    return Ok(Allowance::ServiceSpent);
+                }
+                for who in [user_id, EVERYONE] {
+                    tx.execute(
+                        "INSERT INTO job_quota (user_id, day, used) VALUES (?1, ?2, 1)
+                         ON CONFLICT (user_id, day) DO UPDATE SET used = used + 1",
+                        params![who, day as i64],
+                    )?;
+                }
                 tx.commit()?;
-                Ok(true)
+                Ok(Allowance::Taken)
             })
             .await?)
+    }
+
+    async fn give_back_daily_job(&self, user_id: i64, day: u64) -> Result<(), StoreError> {
+        self.db
+            .call(move |conn| {
+                Ok(conn.execute(
+                    "UPDATE job_quota SET used = used - 1
+                     WHERE (user_id = ?1 OR user_id = ?3) AND day = ?2 AND used > 0",
+                    params![user_id, day as i64, EVERYONE],
+                )?)
+            })
+            .await?;
+        Ok(())
     }
 }
