@@ -334,9 +334,25 @@ async fn submit(state: &AppState, worker: &Worker, job: Job, time: StepTime) -> 
             tracing::warn!("the create was cut at the step's end; it may have made a task");
             create_unclear(state, job).await
         }
-        Ok(Err(e @ DashScopeError::Interrupted { .. })) => {
+        // Interrupted: no answer, or a 5xx after sending; Protocol: an answer (so a task) whose
+        // id could not be read.
+        Ok(Err(e @ (DashScopeError::Interrupted { .. } | DashScopeError::Protocol { .. }))) => {
             tracing::warn!(error = %e, "the create had no clear answer; it may have made a task");
             create_unclear(state, job).await
+        }
+        Ok(Err(e)) if e.kind() == ErrorKind::Throttled => {
+            tracing::warn!(error = %e, code = e.code().unwrap_or(""), "DashScope is throttling; the job waits");
+            // No task was made. Throttling is DashScope asking to wait, not this message failing:
+            // a fresh Start comes back later, and the deadline bounds how long.
+            release_create_lock(state, &job, false).await;
+            lifecycle::release_slot(state, &job).await;
+            let described = job.described_prompt.clone();
+            if let Some(job) = save(state, job.requeued(described)).await? {
+                let msg = JobMessage::Start { job_id: job.id };
+                let wait = worker.settings.retry_base.max(worker.settings.poll_interval);
+                enqueue(state.queue.as_ref(), &msg, wait).await?;
+            }
+            Ok(())
         }
         Ok(Err(e)) if e.is_retryable() => {
             tracing::warn!(error = %e, code = e.code().unwrap_or(""), "DashScope refused for now; will retry");
