@@ -18,7 +18,8 @@ use crate::store::aws::{DynamoJobStore, DynamoUserStore, S3BlobStore, SqsJobQueu
 use crate::store::settings::PortSet;
 use crate::store::unconfigured::Unconfigured;
 use crate::store::{
-    Backend, BlobStore, DailyQuota, JobQueue, JobStore, StoreSettings, TaskSlots, UserStore,
+    Backend, BlobStore, ClientBounds, DailyQuota, JobQueue, JobStore, StoreSettings, TaskSlots,
+    UserStore,
 };
 #[cfg(feature = "worker")]
 use crate::worker::Worker;
@@ -52,10 +53,12 @@ impl Role {
             Role::Register => (
                 PortSet {
                     users: true,
+                    clients: true,
                     ..none
                 },
                 AuthUse {
                     passwords: true,
+                    register_bound: true,
                     ..AuthUse::default()
                 },
                 false,
@@ -64,12 +67,15 @@ impl Role {
             Role::Login => (
                 PortSet {
                     users: true,
+                    clients: true,
                     ..none
                 },
                 AuthUse {
                     passwords: true,
                     lockout: true,
                     tokens: true,
+                    login_bound: true,
+                    ..AuthUse::default()
                 },
                 false,
                 false,
@@ -136,6 +142,8 @@ impl Role {
                     passwords: true,
                     lockout: true,
                     tokens: true,
+                    register_bound: true,
+                    login_bound: true,
                 },
                 true,
                 true,
@@ -157,6 +165,8 @@ pub struct AppState {
     pub job_settings: JobSettings,
     pub users: Arc<dyn UserStore>,
     pub quota: Arc<dyn DailyQuota>,
+    /// Requests per client address (register and login).
+    pub clients: Arc<dyn ClientBounds>,
     pub jobs: Arc<dyn JobStore>,
     pub slots: Arc<dyn TaskSlots>,
     pub blobs: Arc<dyn BlobStore>,
@@ -177,6 +187,7 @@ pub struct AppState {
 struct Ports {
     users: Arc<dyn UserStore>,
     quota: Arc<dyn DailyQuota>,
+    clients: Arc<dyn ClientBounds>,
     jobs: Arc<dyn JobStore>,
     slots: Arc<dyn TaskSlots>,
     blobs: Arc<dyn BlobStore>,
@@ -301,6 +312,7 @@ impl AppState {
             worker,
             users: ports.users,
             quota: ports.quota,
+            clients: ports.clients,
             jobs: ports.jobs,
             slots: ports.slots,
             blobs: ports.blobs,
@@ -377,7 +389,8 @@ fn local_ports(store: &StoreSettings, jwt_secret: &[u8]) -> anyhow::Result<Ports
     let jobs = Arc::new(LocalJobStore::new(db.clone()));
     Ok(Ports {
         users: users.clone(),
-        quota: users,
+        quota: users.clone(),
+        clients: users,
         jobs: jobs.clone(),
         slots: jobs,
         blobs: Arc::new(LocalBlobStore::new(
@@ -418,6 +431,10 @@ fn aws_ports(store: &StoreSettings, conf: &aws_config::SdkConfig) -> Ports {
         quota: match &users {
             Some(u) if p.quota => u.clone(),
             _ => Arc::new(Unconfigured("the daily quota (EMO_USERS_TABLE)")),
+        },
+        clients: match &users {
+            Some(u) if p.clients => u.clone(),
+            _ => Arc::new(Unconfigured("the per-client bounds (EMO_USERS_TABLE)")),
         },
         jobs: match &jobs {
             Some(j) if p.jobs => j.clone(),
@@ -482,4 +499,30 @@ fn local_jwt_secret(store: &StoreSettings) -> anyhow::Result<Vec<u8>> {
         MIN_JWT_SECRET_LEN
     );
     Ok(secret.as_bytes().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_client_bound_belongs_to_the_one_function_it_bounds() {
+        for role in [
+            Role::Register,
+            Role::Login,
+            Role::ChangePassword,
+            Role::Create,
+            Role::Query,
+            Role::Transcoder,
+        ] {
+            let n = role.needs();
+            assert_eq!(n.auth.register_bound, role == Role::Register, "{role:?}");
+            assert_eq!(n.auth.login_bound, role == Role::Login, "{role:?}");
+            assert_eq!(
+                n.ports.clients,
+                matches!(role, Role::Register | Role::Login),
+                "{role:?}"
+            );
+        }
+    }
 }
