@@ -15,8 +15,10 @@ cargo build --release --locked -p emo-infra --bin emo-local
 port=$(free_port)
 data=$(mktemp -d)
 log="$data/emo-local.log"
+# Every simulated user comes from 127.0.0.1, so the per-address bounds are off.
 EMO_ADDR=127.0.0.1:$port EMO_DATA_DIR="$data" RUST_LOG=warn EMO_WORKERS=2 \
   EMO_MAX_ACTIVE_JOBS=100 EMO_MAX_DAILY_JOBS=1000 DASHSCOPE_MAX_IN_FLIGHT=16 \
+  EMO_REGISTER_PER_IP_PER_HOUR=0 EMO_LOGIN_PER_IP_PER_MINUTE=0 \
   ./target/release/emo-local >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$data"' EXIT

@@ -23,12 +23,13 @@ trap cleanup EXIT
 
 port=$(free_port)
 base="http://127.0.0.1:$port"
-# Cheap argon2 and a lockout that fuzzing login cannot reach; one worker, so the jobs that
-# fuzzing creates do not take the CPU from the server under test. No DASHSCOPE_API_KEY: the
-# offline stand-in makes the stickers.
+# Cheap argon2, and a lockout and per-address bounds (every request comes from 127.0.0.1) that
+# fuzzing cannot reach; one worker, so the jobs that fuzzing creates do not take the CPU from the
+# server under test. No DASHSCOPE_API_KEY: the offline stand-in makes the stickers.
 env -u DASHSCOPE_API_KEY \
   EMO_ADDR="127.0.0.1:$port" EMO_BACKEND=local EMO_DATA_DIR="$work/data" \
   EMO_ARGON2_MEMORY_KIB=256 EMO_ARGON2_ITERATIONS=1 EMO_LOGIN_MAX_FAILURES=1000000 \
+  EMO_REGISTER_PER_IP_PER_HOUR=0 EMO_LOGIN_PER_IP_PER_MINUTE=0 \
   EMO_MAX_ACTIVE_JOBS=100 EMO_MAX_DAILY_JOBS=100000 \
   EMO_WORKERS=1 RUST_LOG=warn NO_COLOR=1 \
   "$emo_local" 2>"$work/emo-local.log" &

@@ -6,11 +6,12 @@
 //! there is no API key.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body as AxumBody;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use emo::AppState;
 use emo::web::form::MAX_BODY_BYTES;
@@ -25,14 +26,19 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then finishes the requests in flight.
+/// Each request reaches its handler with the TCP peer as its client address, as API Gateway
+/// gives a Lambda the source address ([`emo::web::client`]).
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -48,7 +54,14 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
             } else {
                 lambda_http::Body::Binary(bytes.to_vec())
             };
-            let req = lambda_http::Request::from_parts(parts, body);
+            let peer = parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip());
+            let mut req = lambda_http::Request::from_parts(parts, body);
+            if let Some(ip) = peer {
+                req = emo::web::client::with_client_addr(req, ip);
+            }
             local::router::route(&state, req).await
         }
         Err(_) => emo::web::Envelope::of_path(&path).error(

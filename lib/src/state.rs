@@ -19,7 +19,8 @@ use crate::store::aws::{DynamoJobStore, DynamoUserStore, S3BlobStore, SqsJobQueu
 use crate::store::settings::PortSet;
 use crate::store::unconfigured::Unconfigured;
 use crate::store::{
-    Backend, BlobStore, DailyQuota, JobQueue, JobStore, StoreSettings, TaskSlots, UserStore,
+    Backend, BlobStore, ClientBounds, DailyQuota, JobQueue, JobStore, StoreSettings, TaskSlots,
+    UserStore,
 };
 #[cfg(feature = "worker")]
 use crate::worker::Worker;
@@ -56,10 +57,12 @@ impl Role {
             Role::Register => (
                 PortSet {
                     users: true,
+                    clients: true,
                     ..none
                 },
                 AuthUse {
                     passwords: true,
+                    register_bound: true,
                     ..AuthUse::default()
                 },
                 false,
@@ -68,12 +71,15 @@ impl Role {
             Role::Login => (
                 PortSet {
                     users: true,
+                    clients: true,
                     ..none
                 },
                 AuthUse {
                     passwords: true,
                     lockout: true,
                     tokens: true,
+                    login_bound: true,
+                    ..AuthUse::default()
                 },
                 false,
                 false,
@@ -159,6 +165,8 @@ impl Role {
                     passwords: true,
                     lockout: true,
                     tokens: true,
+                    register_bound: true,
+                    login_bound: true,
                 },
                 true,
                 true,
@@ -183,6 +191,8 @@ pub struct AppState {
     pub sweep: SweepSettings,
     pub users: Arc<dyn UserStore>,
     pub quota: Arc<dyn DailyQuota>,
+    /// Requests per client address (register and login).
+    pub clients: Arc<dyn ClientBounds>,
     pub jobs: Arc<dyn JobStore>,
     pub slots: Arc<dyn TaskSlots>,
     pub blobs: Arc<dyn BlobStore>,
@@ -203,6 +213,7 @@ pub struct AppState {
 struct Ports {
     users: Arc<dyn UserStore>,
     quota: Arc<dyn DailyQuota>,
+    clients: Arc<dyn ClientBounds>,
     jobs: Arc<dyn JobStore>,
     slots: Arc<dyn TaskSlots>,
     blobs: Arc<dyn BlobStore>,
@@ -332,6 +343,7 @@ impl AppState {
             worker,
             users: ports.users,
             quota: ports.quota,
+            clients: ports.clients,
             jobs: ports.jobs,
             slots: ports.slots,
             blobs: ports.blobs,
@@ -409,7 +421,8 @@ fn local_ports(store: &StoreSettings, jwt_secret: &[u8]) -> anyhow::Result<Ports
     let jobs = Arc::new(LocalJobStore::new(db.clone()));
     Ok(Ports {
         users: users.clone(),
-        quota: users,
+        quota: users.clone(),
+        clients: users,
         jobs: jobs.clone(),
         slots: jobs,
         blobs: Arc::new(LocalBlobStore::new(
@@ -450,6 +463,10 @@ fn aws_ports(store: &StoreSettings, conf: &aws_config::SdkConfig) -> Ports {
         quota: match &users {
             Some(u) if p.quota => u.clone(),
             _ => Arc::new(Unconfigured("the daily quota (EMO_USERS_TABLE)")),
+        },
+        clients: match &users {
+            Some(u) if p.clients => u.clone(),
+            _ => Arc::new(Unconfigured("the per-client bounds (EMO_USERS_TABLE)")),
         },
         jobs: match &jobs {
             Some(j) if p.jobs => j.clone(),
@@ -514,4 +531,30 @@ fn local_jwt_secret(store: &StoreSettings) -> anyhow::Result<Vec<u8>> {
         MIN_JWT_SECRET_LEN
     );
     Ok(secret.as_bytes().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_client_bound_belongs_to_the_one_function_it_bounds() {
+        for role in [
+            Role::Register,
+            Role::Login,
+            Role::ChangePassword,
+            Role::Create,
+            Role::Query,
+            Role::Transcoder,
+        ] {
+            let n = role.needs();
+            assert_eq!(n.auth.register_bound, role == Role::Register, "{role:?}");
+            assert_eq!(n.auth.login_bound, role == Role::Login, "{role:?}");
+            assert_eq!(
+                n.ports.clients,
+                matches!(role, Role::Register | Role::Login),
+                "{role:?}"
+            );
+        }
+    }
 }

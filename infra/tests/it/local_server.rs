@@ -278,6 +278,43 @@ async fn tokens_survive_a_restart_because_the_generated_secret_is_kept() {
     );
 }
 
+#[tokio::test]
+async fn emo_local_bounds_registrations_by_the_clients_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[("EMO_REGISTER_PER_IP_PER_HOUR", "2")]);
+    let http = reqwest::Client::new();
+    let mut answers = vec![];
+    // Five from 127.0.0.1 with a bound of 2: refusals, even if an hour happens to end meanwhile.
+    for i in 0..5 {
+        let r = http
+            .post(server.url("/api/v1/users/register"))
+            .form(&[
+                ("phone", format!("1390013900{i}")),
+                ("password", "bounded-pw".into()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let retry = r.headers().get("retry-after").cloned();
+        let (status, body) = json_of(r).await;
+        answers.push((status, body, retry));
+    }
+    let refused: Vec<_> = answers.iter().filter(|a| a.0 == 429).collect();
+    assert!(refused.len() >= 2, "{answers:?}");
+    for (_, body, retry) in refused {
+        assert_eq!(body["code"], 1);
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("每小时最多注册 2 次"),
+            "{body}"
+        );
+        assert!(retry.is_some(), "429 without Retry-After");
+    }
+    assert_eq!(answers[0].0, 200);
+}
+
 #[test]
 fn a_malformed_setting_stops_start_up_with_its_name() {
     let dir = tempfile::tempdir().unwrap();

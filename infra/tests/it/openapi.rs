@@ -157,6 +157,50 @@ fn the_document_is_openapi_3_with_every_path_of_the_contract() {
 }
 
 #[tokio::test]
+async fn the_per_address_refusals_are_as_openapi_yaml_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        dir.path(),
+        &[
+            ("EMO_REGISTER_PER_IP_PER_HOUR", "1"),
+            ("EMO_LOGIN_PER_IP_PER_MINUTE", "1"),
+        ],
+    );
+    let http = reqwest::Client::new();
+    let spec = spec();
+    // A bound of one from 127.0.0.1: the second or, should a window end in between, the third
+    // request is refused.
+    for (path, phone) in [(REGISTER, "1350013500"), (LOGIN, "1360013600")] {
+        let mut refused = None;
+        for i in 0..3 {
+            let r = http
+                .post(server.url(path))
+                .form(&[
+                    ("phone", format!("{phone}{i}")),
+                    ("password", "bounded-pw".into()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let retry = r.headers().get("retry-after").cloned();
+            let body = check(&spec, path, "post", r).await;
+            if status == 429 {
+                refused = Some((body, retry));
+                break;
+            }
+        }
+        let (body, retry) = refused.unwrap_or_else(|| panic!("{path}: never refused"));
+        assert!(
+            body["message"].as_str().unwrap().contains("同一网络"),
+            "{body}"
+        );
+        let retry: u64 = retry.unwrap().to_str().unwrap().parse().unwrap();
+        assert!(retry >= 1, "{retry}");
+    }
+}
+
+#[tokio::test]
 async fn every_answer_of_emo_local_is_as_openapi_yaml_documents() {
     let dir = tempfile::tempdir().unwrap();
     // Four jobs in progress at once, so a fifth is over the allowance (a documented 429).

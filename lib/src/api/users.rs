@@ -1,4 +1,7 @@
-//! Section 2.1 of the spec: register, login, change-password.
+//! Section 2.1 of the spec: register, login, change-password, and what bounds them: requests per
+//! client address (`EMO_REGISTER_PER_IP_PER_HOUR`, `EMO_LOGIN_PER_IP_PER_MINUTE`), counted
+//! before any password is hashed, and the per-phone lockout, whose every password check is
+//! reserved in the store before it is made.
 
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -6,7 +9,8 @@ use serde_json::json;
 use crate::AppState;
 use crate::auth::{authenticate, bearer::INVALID_TOKEN};
 use crate::domain::{Password, Phone};
-use crate::store::StoreError;
+use crate::store::{ClientBound, LoginCheck, StoreError};
+use crate::web::client::{client_addr, client_key};
 use crate::web::response::{user_ok, user_ok_with};
 use crate::web::{ApiError, Envelope, Form};
 
@@ -23,10 +27,50 @@ async fn register_inner(state: &AppState, req: &Request) -> Result<Response<Body
     let form = Form::parse(req).await?;
     let phone = Phone::parse(form.required("phone")?)?;
     let password = Password::parse(form.required("password")?)?;
+    let max = state.auth.clients.register_per_hour;
+    within_client_bound(state, req, ClientBound::Register, max).await?;
     let hash = state.passwords.hash(&password).await?;
     let user = state.users.create(&phone, &hash, state.clock.now()).await?;
     tracing::info!(user_id = user.id, "user registered");
     Ok(user_ok("Registration successful"))
+}
+
+/// Counts this request against its client address's `bound`, or refuses it with a 429 saying
+/// when to try again. A bound of 0 is none; a request with no known address (see
+/// [`crate::web::client`]) is not counted.
+async fn within_client_bound(
+    state: &AppState,
+    req: &Request,
+    bound: ClientBound,
+    max: u32,
+) -> Result<(), ApiError> {
+    let Some(addr) = client_addr(req).filter(|_| max > 0) else {
+        return Ok(());
+    };
+    let key = client_key(addr);
+    let now = state.clock.now();
+    if state
+        .clients
+        .take_client_request(bound, &key, now, max)
+        .await?
+    {
+        return Ok(());
+    }
+    let wait = bound.window_end(now).saturating_sub(now).max(1);
+    tracing::info!(client = %key, bound = bound.name(), max, "client over its bound");
+    let message = match bound {
+        ClientBound::Register => format!(
+            "注册过于频繁：同一网络每小时最多注册 {max} 次，请 {} 分钟后再试",
+            wait.div_ceil(60)
+        ),
+        ClientBound::Login => {
+            format!("登录过于频繁：同一网络每分钟最多登录 {max} 次，请 {wait} 秒后再试")
+        }
+    };
+    Err(ApiError::TooManyUntil {
+        message,
+        retry_after: wait,
+    })
 }
 
 /// `POST /api/v1/users/login` with `phone` and `password`; answers a JWT in `data.token`.
@@ -40,13 +84,17 @@ async fn login_inner(state: &AppState, req: &Request) -> Result<Response<Body>, 
     let form = Form::parse(req).await?;
     let phone = Phone::parse(form.required("phone")?)?;
     let password = Password::parse(form.required("password")?)?;
+    let max = state.auth.clients.login_per_minute;
+    within_client_bound(state, req, ClientBound::Login, max).await?;
     let policy = state.auth.lockout;
 
+    // The check is reserved before the password is verified, so however many guesses arrive at
+    // once, no more are verified than the lockout allows; a right guess is no way round a lock.
     let now = state.clock.now();
-    let attempts = state.users.login_attempts(&phone).await?;
-    if attempts.is_locked(now) {
-        // Refused before the password is even checked, so a right guess is no way round it.
-        return Err(locked(attempts.locked_until, now));
+    if let LoginCheck::Refused { until } =
+        state.users.begin_login_check(&phone, now, policy).await?
+    {
+        return Err(locked(until, now));
     }
 
     let user = state.users.find_by_phone(phone.as_str()).await?;
@@ -61,16 +109,23 @@ async fn login_inner(state: &AppState, req: &Request) -> Result<Response<Body>, 
         Some(user) if matched => user,
         _ => {
             // Known and unknown phones are counted alike: a lockout says nothing about existence.
+            let now = state.clock.now();
             let after = state
                 .users
-                .record_login_failure(&phone, state.clock.now(), policy)
+                .record_login_failure(&phone, now, policy)
                 .await?;
-            tracing::info!(phone = ?phone, locked = after.locked_until > now, "login failed");
+            tracing::info!(phone = ?phone, locked = after.is_locked(now), "login failed");
             return Err(ApiError::Unauthorized(WRONG_CREDENTIALS));
         }
     };
-    if attempts.failures > 0 {
-        state.users.clear_login_failures(&phone).await?;
+    // Checked again, atomically with clearing the failures, right before the token is issued.
+    let now = state.clock.now();
+    if let LoginCheck::Refused { until } = state.users.record_login_success(&phone, now).await? {
+        tracing::info!(
+            user_id = user.id,
+            "right password, but the phone was locked meanwhile"
+        );
+        return Err(locked(until, now));
     }
     state.refresh_secrets_if_due().await;
     let token = state.tokens.issue(&user, state.clock.now())?;
@@ -78,17 +133,24 @@ async fn login_inner(state: &AppState, req: &Request) -> Result<Response<Body>, 
 }
 
 fn locked(until: u64, now: u64) -> ApiError {
-    let minutes = until.saturating_sub(now).div_ceil(60).max(1);
-    ApiError::TooMany(format!(
-        "too many failed login attempts for this phone; try again in {minutes} minute{}",
-        if minutes == 1 { "" } else { "s" }
-    ))
+    let wait = until.saturating_sub(now).max(1);
+    let minutes = wait.div_ceil(60);
+    ApiError::TooManyUntil {
+        message: format!(
+            "too many failed login attempts for this phone; try again in {minutes} minute{}",
+            if minutes == 1 { "" } else { "s" }
+        ),
+        retry_after: wait,
+    }
 }
 
 /// `POST /api/v1/users/change-password` with `newPassword`, authenticated.
 ///
 /// Every token issued before the change stops working; the response carries a fresh one in
-/// `data.token` so the client stays signed in.
+/// `data.token` so the client stays signed in. The change is written only if the user's token
+/// version is still the one the request was authenticated with: when another change came first
+/// (the password was changed meanwhile with another token), this request's token is revoked and
+/// it is refused as such, with nothing written.
 pub async fn change_password(state: &AppState, req: Request) -> Response<Body> {
     respond("change-password", change_password_inner(state, &req).await)
 }
@@ -101,10 +163,18 @@ async fn change_password_inner(
     let form = Form::parse(req).await?;
     let password = Password::parse(form.required("newPassword")?)?;
     let hash = state.passwords.hash(&password).await?;
-    user.token_version = match state.users.change_password(&user.phone, &hash).await {
+    user.token_version = match state
+        .users
+        .change_password(&user.phone, &hash, user.token_version)
+        .await
+    {
         Ok(v) => v,
-        // Deleted between the token check and now: the token no longer names a user.
-        Err(StoreError::NoSuchUser) => return Err(ApiError::Unauthorized(INVALID_TOKEN)),
+        // Deleted, or its password changed, between the token check and now: the token no
+        // longer names the user as it is.
+        Err(e @ (StoreError::NoSuchUser | StoreError::TokenVersionChanged)) => {
+            tracing::info!(user_id = user.id, reason = %e, "password change refused");
+            return Err(ApiError::Unauthorized(INVALID_TOKEN));
+        }
         Err(e) => return Err(e.into()),
     };
     user.password_hash = hash;

@@ -9,4 +9,6 @@ pub mod settings;
 pub use bearer::{AuthError, authenticate};
 pub use jwt::{Claims, Tokens};
 pub use password::Passwords;
-pub use settings::{Argon2Cost, AuthSettings, AuthUse, LockoutPolicy, MIN_JWT_SECRET_LEN};
+pub use settings::{
+    Argon2Cost, AuthSettings, AuthUse, ClientLimits, LockoutPolicy, MIN_JWT_SECRET_LEN,
+};

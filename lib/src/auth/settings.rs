@@ -1,6 +1,7 @@
-//! How passwords are hashed, logins locked and tokens signed: `EMO_ARGON2_*`,
-//! `EMO_LOGIN_MAX_FAILURES`, `EMO_LOGIN_LOCKOUT_SECS`, `EMO_JWT_SECRET`, `EMO_JWT_SECRET_ID`,
-//! `EMO_JWT_TTL_SECS`. Each part is read only by the functions that use it.
+//! How passwords are hashed, logins locked, clients bounded and tokens signed: `EMO_ARGON2_*`,
+//! `EMO_LOGIN_MAX_FAILURES`, `EMO_LOGIN_LOCKOUT_SECS`, `EMO_REGISTER_PER_IP_PER_HOUR`,
+//! `EMO_LOGIN_PER_IP_PER_MINUTE`, `EMO_JWT_SECRET`, `EMO_JWT_SECRET_ID`, `EMO_JWT_TTL_SECS`. Each
+//! part is read only by the functions that use it.
 
 use std::time::Duration;
 
@@ -39,6 +40,34 @@ impl Default for LockoutPolicy {
     }
 }
 
+/// How many requests one client address may make, in fixed windows; 0 is no bound.
+///
+/// The defaults leave room for many people behind one address (mobile carriers put whole
+/// neighbourhoods behind one), and still stop a script from one address: registering is done
+/// once per person, and every account gets its own daily job allowance at DashScope's cost, so 10
+/// an hour bound the accounts, and so the spend, one address can make; a token lasts 7 days, so
+/// 30 logins a minute are far more than people need and bound the argon2 work one address can
+/// cause across all phones (the lockout bounds it per phone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// `EMO_REGISTER_PER_IP_PER_HOUR`: registrations per address and clock hour.
+    pub register_per_hour: u32,
+    /// `EMO_LOGIN_PER_IP_PER_MINUTE`: logins per address and clock minute.
+    pub login_per_minute: u32,
+}
+
+impl Default for ClientLimits {
+    fn default() -> Self {
+        Self {
+            register_per_hour: 10,
+            login_per_minute: 30,
+        }
+    }
+}
+
+/// The largest bound accepted: beyond it a bound bounds nothing (use 0 for none).
+const MAX_CLIENT_LIMIT: u32 = 1_000_000;
+
 /// Which parts of authentication a process uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AuthUse {
@@ -48,6 +77,10 @@ pub struct AuthUse {
     pub lockout: bool,
     /// Issues or checks tokens.
     pub tokens: bool,
+    /// Bounds registrations per client address (register).
+    pub register_bound: bool,
+    /// Bounds logins per client address (login).
+    pub login_bound: bool,
 }
 
 /// The shortest JWT key accepted: HS256 wants a key of at least its 256-bit output.
@@ -57,6 +90,9 @@ pub const MIN_JWT_SECRET_LEN: usize = 32;
 pub struct AuthSettings {
     pub argon2: Argon2Cost,
     pub lockout: LockoutPolicy,
+    /// The per-address bounds; each is read only by the function it bounds (the other keeps its
+    /// default, unused).
+    pub clients: ClientLimits,
     /// `EMO_JWT_SECRET`: HS256 key. Optional on the local backend (one is generated and kept in
     /// the data dir). On aws it or `EMO_JWT_SECRET_ID` is given to the functions that issue or
     /// check tokens; the others get neither and can do neither.
@@ -72,6 +108,7 @@ impl std::fmt::Debug for AuthSettings {
         f.debug_struct("AuthSettings")
             .field("argon2", &self.argon2)
             .field("lockout", &self.lockout)
+            .field("clients", &self.clients)
             .field(
                 "jwt_secret",
                 &self.jwt_secret.as_ref().map(|_| "<redacted>"),
@@ -87,6 +124,7 @@ impl AuthSettings {
         let mut s = Self {
             argon2: Argon2Cost::OWASP,
             lockout: LockoutPolicy::default(),
+            clients: ClientLimits::default(),
             jwt_secret: None,
             jwt_secret_id: None,
             jwt_ttl: Duration::from_secs(7 * 24 * 3600),
@@ -118,6 +156,21 @@ impl AuthSettings {
                 max_failures,
                 lockout: Duration::from_secs(env.parse("EMO_LOGIN_LOCKOUT_SECS", 15 * 60)?),
             };
+        }
+        let defaults = ClientLimits::default();
+        if uses.register_bound {
+            s.clients.register_per_hour = env.bounded(
+                "EMO_REGISTER_PER_IP_PER_HOUR",
+                defaults.register_per_hour,
+                0..=MAX_CLIENT_LIMIT,
+            )?;
+        }
+        if uses.login_bound {
+            s.clients.login_per_minute = env.bounded(
+                "EMO_LOGIN_PER_IP_PER_MINUTE",
+                defaults.login_per_minute,
+                0..=MAX_CLIENT_LIMIT,
+            )?;
         }
         if uses.tokens {
             s.jwt_secret = env.get("EMO_JWT_SECRET");
@@ -155,6 +208,8 @@ mod tests {
         passwords: true,
         lockout: true,
         tokens: true,
+        register_bound: true,
+        login_bound: true,
     };
 
     fn read(vars: &[(&str, &str)]) -> Result<AuthSettings, SettingsError> {
@@ -168,7 +223,63 @@ mod tests {
         assert_eq!(s.argon2.memory_kib, 19 * 1024);
         assert_eq!(s.lockout.max_failures, 5);
         assert_eq!(s.lockout.lockout, Duration::from_secs(900));
+        assert_eq!(
+            (s.clients.register_per_hour, s.clients.login_per_minute),
+            (10, 30)
+        );
         assert!(s.jwt_secret.is_none());
+    }
+
+    #[test]
+    fn client_bounds_are_read_zero_is_none_and_nonsense_is_named() {
+        let s = read(&[
+            ("EMO_REGISTER_PER_IP_PER_HOUR", "0"),
+            ("EMO_LOGIN_PER_IP_PER_MINUTE", "7"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.clients.register_per_hour, s.clients.login_per_minute),
+            (0, 7)
+        );
+        for (name, value) in [
+            ("EMO_REGISTER_PER_IP_PER_HOUR", "-1"),
+            ("EMO_REGISTER_PER_IP_PER_HOUR", "ten"),
+            ("EMO_LOGIN_PER_IP_PER_MINUTE", "2000000"),
+        ] {
+            assert_eq!(read(&[(name, value)]).unwrap_err().name, name);
+        }
+    }
+
+    #[test]
+    fn each_client_bound_is_read_only_by_the_function_it_bounds() {
+        let nonsense = [
+            ("EMO_REGISTER_PER_IP_PER_HOUR", "x"),
+            ("EMO_LOGIN_PER_IP_PER_MINUTE", "x"),
+        ];
+        let only = |uses: AuthUse| {
+            with_vars(&nonsense, |env| {
+                AuthSettings::from_env(env, Backend::Local, uses)
+            })
+            .map_err(|e| e.name)
+        };
+        let register = AuthUse {
+            passwords: true,
+            register_bound: true,
+            ..AuthUse::default()
+        };
+        assert_eq!(only(register).unwrap_err(), "EMO_REGISTER_PER_IP_PER_HOUR");
+        let login = AuthUse {
+            passwords: true,
+            lockout: true,
+            login_bound: true,
+            ..AuthUse::default()
+        };
+        assert_eq!(only(login).unwrap_err(), "EMO_LOGIN_PER_IP_PER_MINUTE");
+        let change_password = AuthUse {
+            passwords: true,
+            ..AuthUse::default()
+        };
+        assert!(only(change_password).is_ok());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Storage ports and their adapters.
 //!
-//! Each port is a narrow trait: [`UserStore`], [`DailyQuota`], [`JobStore`], [`TaskSlots`],
-//! [`BlobStore`], [`JobQueue`]. `local` implements them on an embedded SQLite file and a folder
+//! Each port is a narrow trait: [`UserStore`], [`DailyQuota`], [`ClientBounds`], [`JobStore`],
+//! [`TaskSlots`], [`BlobStore`], [`JobQueue`]. `local` implements them on an embedded SQLite file and a folder
 //! (behind the `local` feature, so the Lambdas do not link SQLite), `aws` on the official SDK;
 //! [`unconfigured`] stands in for a port a function has no use for. Domain code sees only the
 //! traits; item mapping stays inside each adapter. The same contract tests (`lib/tests/it/*_store.rs`,
@@ -36,18 +36,207 @@ pub struct User {
     pub created_at: u64,
 }
 
-/// Consecutive failed logins for one phone, known or not (so a lockout reveals nothing).
+/// One phone's login record, known phone or not (so a lockout reveals nothing): its failed
+/// logins in a row, the lock they caused, and the password checks in progress.
+///
+/// A login reserves its check ([`LoginAttempts::begin_check`]) before the password is verified,
+/// and failures plus checks in progress never exceed the policy's maximum, so a burst of parallel
+/// guesses gets no more checks than the same guesses one after another would. The rules are these
+/// pure methods; each adapter applies them inside one atomic section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LoginAttempts {
     /// Failures since the last success or the last lockout.
     pub failures: u32,
     /// Unix seconds until which every login for this phone is refused; 0 when never locked.
     pub locked_until: u64,
+    /// Password checks reserved and not yet ended.
+    pub checking: u32,
+    /// Until when those checks hold their places: past it, they are presumed lost (the process
+    /// checking them died) and count no more.
+    pub checking_until: u64,
+}
+
+/// How long a reserved password check holds its place: far longer than any check takes (the
+/// login function times out after 10 s), short enough that checks lost in a crash free the phone
+/// again within a minute.
+pub const LOGIN_CHECK_LEASE_SECS: u64 = 60;
+
+/// Whether a login may go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginCheck {
+    Granted,
+    /// Refused: locked, or as many checks as the policy allows are already failed or under way.
+    /// `until` is when trying again can help.
+    Refused {
+        until: u64,
+    },
 }
 
 impl LoginAttempts {
     pub fn is_locked(&self, now: u64) -> bool {
         self.locked_until > now
+    }
+
+    /// The checks in progress that still hold their places.
+    fn live_checks(&self, now: u64) -> u32 {
+        if self.checking_until > now {
+            self.checking
+        } else {
+            0
+        }
+    }
+
+    /// Reserves one password check, or refuses (the record is unchanged then): while locked, and
+    /// while failures and checks in progress add up to `policy.max_failures`.
+    pub fn begin_check(self, now: u64, policy: LockoutPolicy) -> (Self, LoginCheck) {
+        if self.is_locked(now) {
+            let until = self.locked_until;
+            return (self, LoginCheck::Refused { until });
+        }
+        let live = self.live_checks(now);
+        if self.failures.saturating_add(live) >= policy.max_failures {
+            // Should the checks under way all fail, the lock they set lasts about this long.
+            let until = now + policy.lockout.as_secs();
+            return (self, LoginCheck::Refused { until });
+        }
+        let next = Self {
+            checking: live + 1,
+            checking_until: now + LOGIN_CHECK_LEASE_SECS,
+            ..self
+        };
+        (next, LoginCheck::Granted)
+    }
+
+    /// A check ended with a wrong password (or a phone nobody registered): its place becomes one
+    /// more failure. Reaching `policy.max_failures` locks the phone until `now + policy.lockout`
+    /// and starts the count again; while locked no failure is counted.
+    pub fn check_failed(self, now: u64, policy: LockoutPolicy) -> Self {
+        let mut next = Self {
+            checking: self.live_checks(now).saturating_sub(1),
+            ..self
+        };
+        if next.checking == 0 {
+            next.checking_until = 0;
+        }
+        if self.is_locked(now) {
+            return next;
+        }
+        next.failures += 1;
+        if next.failures >= policy.max_failures {
+            next.failures = 0;
+            next.locked_until = now + policy.lockout.as_secs();
+        }
+        next
+    }
+
+    /// A check ended with the right password: the record is cleared, as every success clears the
+    /// failures, unless the phone was locked meanwhile; then only this check's place is given back
+    /// and the login is refused.
+    pub fn check_succeeded(self, now: u64) -> (Self, LoginCheck) {
+        if self.is_locked(now) {
+            let mut next = Self {
+                checking: self.live_checks(now).saturating_sub(1),
+                ..self
+            };
+            if next.checking == 0 {
+                next.checking_until = 0;
+            }
+            let until = self.locked_until;
+            return (next, LoginCheck::Refused { until });
+        }
+        (Self::default(), LoginCheck::Granted)
+    }
+}
+
+#[cfg(test)]
+mod lockout_tests {
+    use super::*;
+    use std::time::Duration;
+
+    const POLICY: LockoutPolicy = LockoutPolicy {
+        max_failures: 3,
+        lockout: Duration::from_secs(900),
+    };
+
+    /// Reserves checks until refused; returns the record and how many were granted.
+    fn reserve_all(mut a: LoginAttempts, now: u64) -> (LoginAttempts, u32) {
+        let mut granted = 0;
+        loop {
+            match a.begin_check(now, POLICY) {
+                (next, LoginCheck::Granted) => {
+                    a = next;
+                    granted += 1;
+                }
+                (same, LoginCheck::Refused { .. }) => {
+                    assert_eq!(same, a, "a refusal changes nothing");
+                    return (a, granted);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_more_checks_run_at_once_than_failures_are_allowed() {
+        let (a, granted) = reserve_all(LoginAttempts::default(), 100);
+        assert_eq!((granted, a.checking), (3, 3));
+        let (_, refusal) = a.begin_check(100, POLICY);
+        assert_eq!(refusal, LoginCheck::Refused { until: 1000 });
+        // They all fail: the phone is locked, and nothing more is checked until the lock ends.
+        let locked = (0..3).fold(a, |a, _| a.check_failed(101, POLICY));
+        assert_eq!(
+            (locked.locked_until, locked.failures, locked.checking),
+            (1001, 0, 0)
+        );
+        assert_eq!(reserve_all(locked, 1000).1, 0);
+        assert_eq!(reserve_all(locked, 1001).1, 3);
+    }
+
+    #[test]
+    fn failures_and_checks_in_progress_share_the_allowance() {
+        let one_failed = LoginAttempts::default()
+            .begin_check(10, POLICY)
+            .0
+            .check_failed(11, POLICY);
+        assert_eq!((one_failed.failures, one_failed.checking), (1, 0));
+        assert_eq!(reserve_all(one_failed, 12).1, 2);
+    }
+
+    #[test]
+    fn a_success_clears_the_record_unless_the_phone_was_locked_meanwhile() {
+        let (a, _) = reserve_all(LoginAttempts::default(), 10);
+        let (cleared, verdict) = a.check_succeeded(11);
+        assert_eq!(
+            (cleared, verdict),
+            (LoginAttempts::default(), LoginCheck::Granted)
+        );
+
+        let mut b = LoginAttempts::default().begin_check(10, POLICY).0;
+        for _ in 0..3 {
+            b = b.check_failed(11, POLICY);
+        }
+        assert!(b.is_locked(12));
+        let (after, verdict) = b.check_succeeded(12);
+        assert_eq!(verdict, LoginCheck::Refused { until: 911 });
+        assert_eq!((after.locked_until, after.checking), (911, 0));
+    }
+
+    #[test]
+    fn checks_lost_in_a_crash_free_their_places_after_the_lease() {
+        let (a, _) = reserve_all(LoginAttempts::default(), 10);
+        assert_eq!(reserve_all(a, 10 + LOGIN_CHECK_LEASE_SECS - 1).1, 0);
+        assert_eq!(reserve_all(a, 10 + LOGIN_CHECK_LEASE_SECS).1, 3);
+        // A lost check that ends late counts as a failure still, and never goes below zero.
+        let late = a.check_failed(10 + LOGIN_CHECK_LEASE_SECS, POLICY);
+        assert_eq!((late.checking, late.failures), (0, 1));
+    }
+
+    #[test]
+    fn failures_while_locked_do_not_extend_the_lock() {
+        let locked = LoginAttempts {
+            locked_until: 500,
+            ..LoginAttempts::default()
+        };
+        assert_eq!(locked.check_failed(400, POLICY), locked);
     }
 }
 
@@ -59,6 +248,10 @@ pub enum StoreError {
     /// The user this change was for does not exist.
     #[error("no such user")]
     NoSuchUser,
+    /// The user's token version is no longer the one the change was made with: another password
+    /// change came first, so the token this one was authenticated with is revoked.
+    #[error("the token version changed")]
+    TokenVersionChanged,
     /// A job with this id exists already.
     #[error("job exists already")]
     JobExists,
@@ -67,7 +260,7 @@ pub enum StoreError {
     Unavailable(#[from] anyhow::Error),
 }
 
-/// Users and their login-failure counters.
+/// Users and their login records.
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Creates a user with a fresh id and token version 0.
@@ -82,15 +275,32 @@ pub trait UserStore: Send + Sync {
 
     async fn find_by_phone(&self, phone: &str) -> Result<Option<User>, StoreError>;
 
-    /// Replaces the password hash and bumps the token version; returns the new version.
+    /// Replaces the password hash and bumps the token version, only if the version is still
+    /// `token_version` (the one the request was authenticated with); returns the new version.
+    /// Nothing is written otherwise.
     ///
-    /// Fails with [`StoreError::NoSuchUser`] when the phone is not registered.
-    async fn change_password(&self, phone: &str, password_hash: &str) -> Result<u32, StoreError>;
+    /// Fails with [`StoreError::NoSuchUser`] when the phone is not registered, and with
+    /// [`StoreError::TokenVersionChanged`] when its version moved on, atomically.
+    async fn change_password(
+        &self,
+        phone: &str,
+        password_hash: &str,
+        token_version: u32,
+    ) -> Result<u32, StoreError>;
 
     async fn login_attempts(&self, phone: &Phone) -> Result<LoginAttempts, StoreError>;
 
-    /// Counts one failed login, atomically. Reaching `policy.max_failures` locks the phone until
-    /// `now + policy.lockout` and starts the count again; while locked nothing changes.
+    /// Reserves one password check for `phone` before it is made, atomically
+    /// ([`LoginAttempts::begin_check`]); a refusal changes nothing.
+    async fn begin_login_check(
+        &self,
+        phone: &Phone,
+        now: u64,
+        policy: LockoutPolicy,
+    ) -> Result<LoginCheck, StoreError>;
+
+    /// Ends a reserved check as a failed login, atomically ([`LoginAttempts::check_failed`]);
+    /// returns the record after it.
     async fn record_login_failure(
         &self,
         phone: &Phone,
@@ -98,8 +308,11 @@ pub trait UserStore: Send + Sync {
         policy: LockoutPolicy,
     ) -> Result<LoginAttempts, StoreError>;
 
-    /// Forgets the failures after a successful login.
-    async fn clear_login_failures(&self, phone: &Phone) -> Result<(), StoreError>;
+    /// Ends a reserved check as a successful login, atomically
+    /// ([`LoginAttempts::check_succeeded`]): the record is cleared and the login
+    /// [`LoginCheck::Granted`], unless the phone was locked meanwhile.
+    async fn record_login_success(&self, phone: &Phone, now: u64)
+    -> Result<LoginCheck, StoreError>;
 }
 
 /// Whether a job may be counted against the day's allowances.
@@ -137,27 +350,58 @@ pub fn china_day(now: u64) -> u64 {
     (now + 8 * 3600) / 86_400
 }
 
-/// The counting rule both adapters apply inside their atomic section.
-pub(crate) fn next_attempts(
-    current: LoginAttempts,
-    now: u64,
-    policy: LockoutPolicy,
-) -> LoginAttempts {
-    if current.is_locked(now) {
-        return current;
-    }
-    let failures = current.failures + 1;
-    if failures >= policy.max_failures {
-        LoginAttempts {
-            failures: 0,
-            locked_until: now + policy.lockout.as_secs(),
-        }
-    } else {
-        LoginAttempts {
-            failures,
-            locked_until: current.locked_until,
+// ---- Per-client bounds -------------------------------------------------------------------
+
+/// What a client address is counted for, in fixed windows of its own length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientBound {
+    /// Registrations, per hour (`EMO_REGISTER_PER_IP_PER_HOUR`).
+    Register,
+    /// Logins, per minute (`EMO_LOGIN_PER_IP_PER_MINUTE`).
+    Login,
+}
+
+impl ClientBound {
+    /// The length of one window in seconds; windows start at multiples of it.
+    pub fn window_secs(self) -> u64 {
+        match self {
+            ClientBound::Register => 3600,
+            ClientBound::Login => 60,
         }
     }
+
+    /// The bound's name in stored keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientBound::Register => "register",
+            ClientBound::Login => "login",
+        }
+    }
+
+    /// The number of the window `now` falls in.
+    pub fn window(self, now: u64) -> u64 {
+        now / self.window_secs()
+    }
+
+    /// When the window `now` falls in ends.
+    pub fn window_end(self, now: u64) -> u64 {
+        (self.window(now) + 1) * self.window_secs()
+    }
+}
+
+/// Requests per client address, counted in fixed windows.
+#[async_trait]
+pub trait ClientBounds: Send + Sync {
+    /// Counts one request of `client` (an address, as [`crate::web::client::client_key`] writes
+    /// it) in `bound`'s window containing `now`, atomically, unless `max` are counted there
+    /// already; returns whether it was counted. A refused request changes nothing.
+    async fn take_client_request(
+        &self,
+        bound: ClientBound,
+        client: &str,
+        now: u64,
+        max: u32,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Jobs, keyed by id, with a per-user index.

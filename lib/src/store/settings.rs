@@ -22,6 +22,8 @@ pub enum Backend {
 pub struct PortSet {
     pub users: bool,
     pub quota: bool,
+    /// The per-client bounds (on the users table).
+    pub clients: bool,
     pub jobs: bool,
     pub slots: bool,
     pub blobs: bool,
@@ -32,6 +34,7 @@ impl PortSet {
     pub const ALL: Self = Self {
         users: true,
         quota: true,
+        clients: true,
         jobs: true,
         slots: true,
         blobs: true,
@@ -48,7 +51,7 @@ pub struct StoreSettings {
     /// `EMO_PUBLIC_URL`: where the local backend's GIF links start; by default the `Host` the
     /// request came to.
     pub public_url: Option<String>,
-    /// `EMO_USERS_TABLE` (users and the daily quota), with aws.
+    /// `EMO_USERS_TABLE` (users, the daily quota and the per-client bounds), with aws.
     pub users_table: Option<String>,
     /// `EMO_JOBS_TABLE` (jobs and the task slots), with aws.
     pub jobs_table: Option<String>,
@@ -105,7 +108,10 @@ impl StoreSettings {
             } else {
                 None
             },
-            users_table: name("EMO_USERS_TABLE", ports.users || ports.quota)?,
+            users_table: name(
+                "EMO_USERS_TABLE",
+                ports.users || ports.quota || ports.clients,
+            )?,
             jobs_table: name("EMO_JOBS_TABLE", ports.jobs || ports.slots)?,
             bucket: name("EMO_BUCKET", ports.blobs)?,
             queue_url: name("EMO_QUEUE_URL", ports.queue)?,

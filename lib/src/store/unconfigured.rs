@@ -7,8 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    Allowance, BlobStore, DailyQuota, Delivery, JobQueue, JobStore, LoginAttempts, StoreError,
-    TaskSlots, User, UserStore,
+    Allowance, BlobStore, ClientBound, ClientBounds, DailyQuota, Delivery, JobQueue, JobStore,
+    LoginAttempts, LoginCheck, StoreError, TaskSlots, User, UserStore,
 };
 use crate::auth::LockoutPolicy;
 use crate::domain::{ModelKind, Phone};
@@ -34,10 +34,18 @@ impl UserStore for Unconfigured {
     async fn find_by_phone(&self, _: &str) -> Result<Option<User>, StoreError> {
         self.err()
     }
-    async fn change_password(&self, _: &str, _: &str) -> Result<u32, StoreError> {
+    async fn change_password(&self, _: &str, _: &str, _: u32) -> Result<u32, StoreError> {
         self.err()
     }
     async fn login_attempts(&self, _: &Phone) -> Result<LoginAttempts, StoreError> {
+        self.err()
+    }
+    async fn begin_login_check(
+        &self,
+        _: &Phone,
+        _: u64,
+        _: LockoutPolicy,
+    ) -> Result<LoginCheck, StoreError> {
         self.err()
     }
     async fn record_login_failure(
@@ -48,7 +56,20 @@ impl UserStore for Unconfigured {
     ) -> Result<LoginAttempts, StoreError> {
         self.err()
     }
-    async fn clear_login_failures(&self, _: &Phone) -> Result<(), StoreError> {
+    async fn record_login_success(&self, _: &Phone, _: u64) -> Result<LoginCheck, StoreError> {
+        self.err()
+    }
+}
+
+#[async_trait]
+impl ClientBounds for Unconfigured {
+    async fn take_client_request(
+        &self,
+        _: ClientBound,
+        _: &str,
+        _: u64,
+        _: u32,
+    ) -> Result<bool, StoreError> {
         self.err()
     }
 }

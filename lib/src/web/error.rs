@@ -50,6 +50,9 @@ pub enum ApiError {
     Unauthorized(&'static str),
     /// 429 with this message: over an allowance or locked out; nothing was stored or spent.
     TooMany(String),
+    /// 429 with this message and a `Retry-After` of this many seconds (at least 1): over a bound
+    /// that ends at a known time; nothing was stored or spent.
+    TooManyUntil { message: String, retry_after: u64 },
     /// 500; the cause goes to the log only.
     Internal(anyhow::Error),
 }
@@ -68,6 +71,17 @@ impl ApiError {
             }
             ApiError::Unauthorized(m) => envelope.error(StatusCode::UNAUTHORIZED, m),
             ApiError::TooMany(m) => envelope.error(StatusCode::TOO_MANY_REQUESTS, &m),
+            ApiError::TooManyUntil {
+                message,
+                retry_after,
+            } => {
+                let mut resp = envelope.error(StatusCode::TOO_MANY_REQUESTS, &message);
+                resp.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from(retry_after.max(1)),
+                );
+                resp
+            }
             ApiError::Internal(e) => {
                 tracing::error!(endpoint, error = format!("{e:#}"), "request failed");
                 envelope.error(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)

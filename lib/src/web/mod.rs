@@ -1,6 +1,7 @@
-//! The HTTP edge shared by every handler: request-body parsing, the contract's envelopes, and the
-//! one error type every handler answers through.
+//! The HTTP edge shared by every handler: request-body parsing, the contract's envelopes, the
+//! one error type every handler answers through, and the client's address.
 
+pub mod client;
 pub mod error;
 pub mod form;
 pub mod response;

@@ -349,7 +349,10 @@ async fn submit(state: &AppState, worker: &Worker, job: Job, time: StepTime) -> 
             let described = job.described_prompt.clone();
             if let Some(job) = save(state, job.requeued(described)).await? {
                 let msg = JobMessage::Start { job_id: job.id };
-                let wait = worker.settings.retry_base.max(worker.settings.poll_interval);
+                let wait = worker
+                    .settings
+                    .retry_base
+                    .max(worker.settings.poll_interval);
                 enqueue(state.queue.as_ref(), &msg, wait).await?;
             }
             Ok(())

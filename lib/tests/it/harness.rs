@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use emo::store::aws::DynamoUserStore;
 use emo::store::local::{LocalDb, LocalUserStore};
-use emo::store::{DailyQuota, UserStore};
+use emo::store::{ClientBounds, DailyQuota, UserStore};
 pub use emo_test_support::env::TestEnv;
 pub use emo_test_support::http::{ENCODINGS, Encoding, post_form as post, raw_post, read};
 pub use emo_test_support::{emulator, unique as unique_name};
 
-/// The two user ports one adapter serves.
-pub trait Users: UserStore + DailyQuota {}
-impl<T: UserStore + DailyQuota> Users for T {}
+/// The user ports one adapter serves.
+pub trait Users: UserStore + DailyQuota + ClientBounds {}
+impl<T: UserStore + DailyQuota + ClientBounds> Users for T {}
 
 pub fn local_users() -> (Arc<dyn Users>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

@@ -444,11 +444,11 @@ async fn the_unattended_list_holds_jobs_in_progress_by_their_last_write(jobs: Ar
     );
     assert_eq!(
         ids(jobs.list_unattended(250, 10).await.unwrap()),
-        [old.id.clone()]
+        vec![old.id.clone()]
     );
     assert_eq!(
         ids(jobs.list_unattended(301, 1).await.unwrap()),
-        [old.id.clone()]
+        vec![old.id.clone()]
     );
     // A write moves a job to the back.
     let mut touched = old.touched();

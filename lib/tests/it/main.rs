@@ -17,3 +17,4 @@ mod limits;
 mod properties;
 mod user_store;
 mod users_api;
+mod users_bounds;

@@ -1,10 +1,15 @@
 //! Section 2.1 of the spec through the handlers, on both backends, for every body encoding, and
 //! with the API Gateway fixtures in `events/`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use emo::api::users::{change_password, login, register};
-use emo::auth::Claims;
+use emo::auth::{Claims, LockoutPolicy};
+use emo::domain::{Password, Phone};
+use emo::store::{LoginAttempts, LoginCheck, StoreError, User, UserStore};
 use serde_json::{Value, json};
 
 use crate::harness::{ENCODINGS, Encoding, TestEnv, post, raw_post, read};
@@ -383,6 +388,158 @@ async fn five_failed_logins_lock_the_phone_for_fifteen_minutes(env: TestEnv) {
     );
 }
 
+async fn forty_wrong_guesses_at_once_get_no_more_checks_than_five_in_a_row(env: TestEnv) {
+    let phone = "13600000100";
+    do_register(&env, Encoding::Json, phone, "right-password").await;
+    let guesses = (0..40).map(|i| {
+        let env = &env;
+        async move { do_login(env, Encoding::Json, phone, &format!("wrong-guess-{i}")).await }
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let checked = answers.iter().filter(|a| a.0 == 401).count();
+    let locked = answers
+        .iter()
+        .filter(|(status, body)| {
+            *status == 429
+                && body["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("too many failed login attempts for this phone")
+        })
+        .count();
+    // No more guesses were checked than the lockout allows in a row; all others were refused.
+    assert_eq!((checked, locked), (5, 35), "{answers:?}");
+    let (status, body) = do_login(&env, Encoding::Json, phone, "right-password").await;
+    assert_eq!((status, &body["code"]), (429, &json!(1)), "{body}");
+}
+
+/// The users store, except that the first password change finds it changed already: just before
+/// it is written, the same user's password is changed to `other_hash`, as the owner's change with
+/// another token, landing while this request hashed its new password, would.
+struct ChangedMeanwhile {
+    inner: Arc<dyn UserStore>,
+    other_hash: String,
+    done: AtomicBool,
+}
+
+#[async_trait]
+impl UserStore for ChangedMeanwhile {
+    async fn create(&self, phone: &Phone, hash: &str, now: u64) -> Result<User, StoreError> {
+        self.inner.create(phone, hash, now).await
+    }
+    async fn find_by_phone(&self, phone: &str) -> Result<Option<User>, StoreError> {
+        self.inner.find_by_phone(phone).await
+    }
+    async fn change_password(
+        &self,
+        phone: &str,
+        hash: &str,
+        token_version: u32,
+    ) -> Result<u32, StoreError> {
+        if !self.done.swap(true, Ordering::SeqCst) {
+            self.inner
+                .change_password(phone, &self.other_hash, token_version)
+                .await?;
+        }
+        self.inner.change_password(phone, hash, token_version).await
+    }
+    async fn login_attempts(&self, phone: &Phone) -> Result<LoginAttempts, StoreError> {
+        self.inner.login_attempts(phone).await
+    }
+    async fn begin_login_check(
+        &self,
+        phone: &Phone,
+        now: u64,
+        policy: LockoutPolicy,
+    ) -> Result<LoginCheck, StoreError> {
+        self.inner.begin_login_check(phone, now, policy).await
+    }
+    async fn record_login_failure(
+        &self,
+        phone: &Phone,
+        now: u64,
+        policy: LockoutPolicy,
+    ) -> Result<LoginAttempts, StoreError> {
+        self.inner.record_login_failure(phone, now, policy).await
+    }
+    async fn record_login_success(
+        &self,
+        phone: &Phone,
+        now: u64,
+    ) -> Result<LoginCheck, StoreError> {
+        self.inner.record_login_success(phone, now).await
+    }
+}
+
+async fn a_password_change_beaten_by_another_is_refused_like_a_revoked_token(mut env: TestEnv) {
+    let phone = "13600000200";
+    do_register(&env, Encoding::Json, phone, "first-password").await;
+    let (_, body) = do_login(&env, Encoding::Json, phone, "first-password").await;
+    let token = token_of(&body);
+    let other_hash = env
+        .state
+        .passwords
+        .hash(&Password::parse("owners-other-password").unwrap())
+        .await
+        .unwrap();
+    let state = Arc::get_mut(&mut env.state).expect("the test holds the only state");
+    state.users = Arc::new(ChangedMeanwhile {
+        inner: state.users.clone(),
+        other_hash,
+        done: AtomicBool::new(false),
+    });
+
+    assert_eq!(
+        do_change(&env, Encoding::Multipart, Some(&token), "late-password").await,
+        invalid_jwt()
+    );
+    // Nothing of the refused change was written: the other change stands, and the token is revoked.
+    assert_eq!(
+        do_login(&env, Encoding::Json, phone, "late-password")
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        do_login(&env, Encoding::Json, phone, "owners-other-password")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        do_change(&env, Encoding::Json, Some(&token), "third-password").await,
+        invalid_jwt()
+    );
+}
+
+async fn of_changes_made_at_once_with_one_token_exactly_one_is_made(env: TestEnv) {
+    let phone = "13600000300";
+    do_register(&env, Encoding::Json, phone, "first-password").await;
+    let (_, body) = do_login(&env, Encoding::Json, phone, "first-password").await;
+    let token = token_of(&body);
+    let changes = (0..4).map(|i| {
+        let (env, token) = (&env, &token);
+        async move {
+            let pw = format!("new-password-{i}");
+            (do_change(env, Encoding::Json, Some(token), &pw).await, pw)
+        }
+    });
+    let answers = futures_util::future::join_all(changes).await;
+    let made: Vec<&String> = answers
+        .iter()
+        .filter(|(a, _)| a.0 == 200)
+        .map(|(_, pw)| pw)
+        .collect();
+    assert_eq!(made.len(), 1, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|(a, _)| a.0 == 200 || *a == invalid_jwt()),
+        "{answers:?}"
+    );
+    assert_eq!(do_login(&env, Encoding::Json, phone, made[0]).await.0, 200);
+}
+
 async fn the_event_fixtures_get_the_answers_they_describe(env: TestEnv) {
     let event = |name: &str| emo_test_support::event(name, "");
 
@@ -433,5 +590,8 @@ emo_test_support::on_both_backends!(
     bad_input_gets_a_400_with_a_clear_message,
     every_kind_of_bad_token_gets_401,
     five_failed_logins_lock_the_phone_for_fifteen_minutes,
+    forty_wrong_guesses_at_once_get_no_more_checks_than_five_in_a_row,
+    a_password_change_beaten_by_another_is_refused_like_a_revoked_token,
+    of_changes_made_at_once_with_one_token_exactly_one_is_made,
     the_event_fixtures_get_the_answers_they_describe,
 );

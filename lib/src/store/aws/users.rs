@@ -3,13 +3,16 @@
 //! | item            | `pk`             | attributes                                              |
 //! |-----------------|------------------|---------------------------------------------------------|
 //! | a user          | `USER#<phone>`   | `id`, `phone`, `password_hash`, `token_version`, `created_at` |
-//! | login failures  | `LOGIN#<phone>`  | `failures`, `locked_until`, `rev`, `expires_at`         |
+//! | a login record  | `LOGIN#<phone>`  | `failures`, `locked_until`, `checking`, `checking_until`, `rev`, `expires_at` |
 //! | the id sequence | `SEQ#user`       | `value`                                                 |
 //! | a day's jobs    | `QUOTA#<user id>#<day>` | `used`, `expires_at`                             |
 //! | everyone's day  | `QUOTA#all#<day>` | `used`, `expires_at`                                 |
+//! | a client's window | `CLIENT#<bound>#<address>#<window>` | `used`, `expires_at`                   |
 //!
 //! Keying users by phone makes "one account per phone" a single conditional put; the numeric id the
-//! JWT carries comes from an atomic counter.
+//! JWT carries comes from an atomic counter. A login record is changed by reading it, applying
+//! [`LoginAttempts`]' rules and writing it back only over the revision read (so every change is
+//! atomic); the counters are single conditional updates.
 
 use std::collections::HashMap;
 
@@ -17,9 +20,10 @@ use anyhow::Context;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
-    ScalarAttributeType, TransactWriteItem, Update,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TransactWriteItem, Update,
 };
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +31,8 @@ use super::sdk_err;
 use crate::auth::LockoutPolicy;
 use crate::domain::Phone;
 use crate::store::{
-    Allowance, DailyQuota, LoginAttempts, StoreError, User, UserStore, next_attempts,
+    Allowance, ClientBound, ClientBounds, DailyQuota, LoginAttempts, LoginCheck, StoreError, User,
+    UserStore,
 };
 
 /// [`UserStore`] on a DynamoDB table.
@@ -64,7 +69,13 @@ struct AttemptsItem {
     pk: String,
     failures: u32,
     locked_until: u64,
-    /// Optimistic-concurrency revision: a write succeeds only over the revision it read.
+    /// Absent on records written before checks were reserved.
+    #[serde(default)]
+    checking: u32,
+    #[serde(default)]
+    checking_until: u64,
+    /// Optimistic-concurrency revision: a write succeeds only over the revision it read. It only
+    /// grows (a cleared record is written, not deleted), so a revision never comes back.
     rev: u64,
     expires_at: u64,
 }
@@ -79,6 +90,12 @@ fn login_pk(phone: &str) -> AttributeValue {
 
 /// How long a failure counter outlives its last change before DynamoDB's TTL may delete it.
 const ATTEMPTS_TTL_SECS: u64 = 24 * 3600;
+
+/// How often a change of a login record is tried when other changes keep beating it. Each
+/// write that beats it is another login's reservation or end, of which a phone has at most two
+/// for each failure its lockout allows (refusals write nothing), so this is not reached in
+/// practice; reaching it is an error (500), never a check made without a reservation.
+const ATTEMPTS_TRIES: usize = 64;
 
 impl DynamoUserStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
@@ -149,6 +166,57 @@ impl DynamoUserStore {
             None => None,
         })
     }
+
+    /// Applies `rule` to the phone's login record atomically: read, apply, write back only over
+    /// the revision read; when another change came first, again from a fresh read.
+    async fn update_attempts<R>(
+        &self,
+        phone: &Phone,
+        now: u64,
+        rule: impl Fn(LoginAttempts) -> (LoginAttempts, R),
+    ) -> Result<R, StoreError> {
+        for _ in 0..ATTEMPTS_TRIES {
+            let current = self.read_attempts(phone.as_str()).await?;
+            let before = attempts_of(&current);
+            let (next, result) = rule(before);
+            if next == before {
+                return Ok(result);
+            }
+            let rev = current.as_ref().map_or(0, |i| i.rev);
+            let item = AttemptsItem {
+                pk: format!("LOGIN#{phone}"),
+                failures: next.failures,
+                locked_until: next.locked_until,
+                checking: next.checking,
+                checking_until: next.checking_until,
+                rev: rev + 1,
+                expires_at: now.max(next.locked_until) + ATTEMPTS_TTL_SECS,
+            };
+            let attrs: HashMap<String, AttributeValue> =
+                serde_dynamo::to_item(&item).map_err(anyhow::Error::from)?;
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(attrs));
+            let put = if current.is_some() {
+                put.condition_expression("rev = :rev")
+                    .expression_attribute_values(":rev", AttributeValue::N(rev.to_string()))
+            } else {
+                put.condition_expression("attribute_not_exists(pk)")
+            };
+            match put.send().await {
+                Ok(_) => return Ok(result),
+                Err(e) => {
+                    let e = e.into_service_error();
+                    if !e.is_conditional_check_failed_exception() {
+                        return Err(sdk_err("PutItem (login record)", e).into());
+                    }
+                }
+            }
+        }
+        Err(anyhow::anyhow!("the login record of one phone kept changing under us").into())
+    }
 }
 
 fn attempts_of(item: &Option<AttemptsItem>) -> LoginAttempts {
@@ -156,6 +224,8 @@ fn attempts_of(item: &Option<AttemptsItem>) -> LoginAttempts {
         .map(|i| LoginAttempts {
             failures: i.failures,
             locked_until: i.locked_until,
+            checking: i.checking,
+            checking_until: i.checking_until,
         })
         .unwrap_or_default()
 }
@@ -218,17 +288,24 @@ impl UserStore for DynamoUserStore {
         }
     }
 
-    async fn change_password(&self, phone: &str, password_hash: &str) -> Result<u32, StoreError> {
+    async fn change_password(
+        &self,
+        phone: &str,
+        password_hash: &str,
+        token_version: u32,
+    ) -> Result<u32, StoreError> {
         let res = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", user_pk(phone))
             .update_expression("SET password_hash = :h ADD token_version :one")
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression("attribute_exists(pk) AND token_version = :v")
             .expression_attribute_values(":h", AttributeValue::S(password_hash.to_owned()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":v", AttributeValue::N(token_version.to_string()))
             .return_values(ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match res {
@@ -240,19 +317,32 @@ impl UserStore for DynamoUserStore {
                     .context("UpdateItem returned no token_version")?;
                 Ok(version.parse().map_err(anyhow::Error::from)?)
             }
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Err(StoreError::NoSuchUser)
-                } else {
-                    Err(sdk_err("UpdateItem (password)", e).into())
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    // The item as it was tells which condition failed.
+                    if failed.item().is_some_and(|i| !i.is_empty()) {
+                        Err(StoreError::TokenVersionChanged)
+                    } else {
+                        Err(StoreError::NoSuchUser)
+                    }
                 }
-            }
+                e => Err(sdk_err("UpdateItem (password)", e).into()),
+            },
         }
     }
 
     async fn login_attempts(&self, phone: &Phone) -> Result<LoginAttempts, StoreError> {
         Ok(attempts_of(&self.read_attempts(phone.as_str()).await?))
+    }
+
+    async fn begin_login_check(
+        &self,
+        phone: &Phone,
+        now: u64,
+        policy: LockoutPolicy,
+    ) -> Result<LoginCheck, StoreError> {
+        self.update_attempts(phone, now, |a| a.begin_check(now, policy))
+            .await
     }
 
     async fn record_login_failure(
@@ -261,57 +351,20 @@ impl UserStore for DynamoUserStore {
         now: u64,
         policy: LockoutPolicy,
     ) -> Result<LoginAttempts, StoreError> {
-        // Read, apply the shared rule, write back only over the revision read; on a race, again.
-        for _ in 0..16 {
-            let current = self.read_attempts(phone.as_str()).await?;
-            let before = attempts_of(&current);
-            let next = next_attempts(before, now, policy);
-            if next == before {
-                return Ok(next);
-            }
-            let rev = current.as_ref().map_or(0, |i| i.rev);
-            let item = AttemptsItem {
-                pk: format!("LOGIN#{phone}"),
-                failures: next.failures,
-                locked_until: next.locked_until,
-                rev: rev + 1,
-                expires_at: now.max(next.locked_until) + ATTEMPTS_TTL_SECS,
-            };
-            let attrs: HashMap<String, AttributeValue> =
-                serde_dynamo::to_item(&item).map_err(anyhow::Error::from)?;
-            let put = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(attrs));
-            let put = if current.is_some() {
-                put.condition_expression("rev = :rev")
-                    .expression_attribute_values(":rev", AttributeValue::N(rev.to_string()))
-            } else {
-                put.condition_expression("attribute_not_exists(pk)")
-            };
-            match put.send().await {
-                Ok(_) => return Ok(next),
-                Err(e) => {
-                    let e = e.into_service_error();
-                    if !e.is_conditional_check_failed_exception() {
-                        return Err(sdk_err("PutItem (login attempts)", e).into());
-                    }
-                }
-            }
-        }
-        Err(anyhow::anyhow!("login attempts for one phone kept changing under us").into())
+        self.update_attempts(phone, now, |a| {
+            let next = a.check_failed(now, policy);
+            (next, next)
+        })
+        .await
     }
 
-    async fn clear_login_failures(&self, phone: &Phone) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", login_pk(phone.as_str()))
-            .send()
+    async fn record_login_success(
+        &self,
+        phone: &Phone,
+        now: u64,
+    ) -> Result<LoginCheck, StoreError> {
+        self.update_attempts(phone, now, |a| a.check_succeeded(now))
             .await
-            .map_err(|e| sdk_err("DeleteItem (login attempts)", e))?;
-        Ok(())
     }
 }
 
@@ -420,5 +473,48 @@ impl DailyQuota for DynamoUserStore {
             }
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ClientBounds for DynamoUserStore {
+    async fn take_client_request(
+        &self,
+        bound: ClientBound,
+        client: &str,
+        now: u64,
+        max: u32,
+    ) -> Result<bool, StoreError> {
+        let window = bound.window(now);
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(
+                "pk",
+                AttributeValue::S(format!("CLIENT#{}#{client}#{window}", bound.name())),
+            )
+            .update_expression("ADD used :one SET expires_at = :ttl")
+            .condition_expression("attribute_not_exists(used) OR used < :max")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":max", AttributeValue::N(max.to_string()))
+            // Read for nothing once its window has ended; then left to TTL.
+            .expression_attribute_values(
+                ":ttl",
+                AttributeValue::N((bound.window_end(now) + 3600).to_string()),
+            )
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Ok(false)
+                } else {
+                    Err(sdk_err("UpdateItem (client bound)", e).into())
+                }
+            }
+        }
     }
 }

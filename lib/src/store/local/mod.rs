@@ -39,6 +39,18 @@ CREATE TABLE IF NOT EXISTS login_attempts (
     failures     INTEGER NOT NULL,
     locked_until INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS login_checks (
+    phone          TEXT    PRIMARY KEY,
+    checking       INTEGER NOT NULL,
+    checking_until INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS client_requests (
+    bound     TEXT    NOT NULL,
+    window_no INTEGER NOT NULL,
+    client    TEXT    NOT NULL,
+    used      INTEGER NOT NULL,
+    PRIMARY KEY (bound, window_no, client)
+);
 CREATE TABLE IF NOT EXISTS jobs (
     id         TEXT    PRIMARY KEY,
     user_id    INTEGER NOT NULL,

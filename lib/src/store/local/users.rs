@@ -1,3 +1,7 @@
+//! Users, their login records, the daily job allowance and the per-client bounds on the embedded
+//! database. Every read-then-write runs in an IMMEDIATE transaction, which takes the write lock
+//! before reading, so two processes sharing the file never both act on the same old value.
+
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
@@ -5,7 +9,8 @@ use super::LocalDb;
 use crate::auth::LockoutPolicy;
 use crate::domain::Phone;
 use crate::store::{
-    Allowance, DailyQuota, LoginAttempts, StoreError, User, UserStore, next_attempts,
+    Allowance, ClientBound, ClientBounds, DailyQuota, LoginAttempts, LoginCheck, StoreError, User,
+    UserStore,
 };
 
 /// [`UserStore`] on the embedded SQLite database.
@@ -17,6 +22,28 @@ pub struct LocalUserStore {
 impl LocalUserStore {
     pub fn new(db: LocalDb) -> Self {
         Self { db }
+    }
+
+    /// Applies `rule` to the phone's login record in one transaction, writing what it returns.
+    async fn update_attempts<R: Send + 'static>(
+        &self,
+        phone: &Phone,
+        rule: impl FnOnce(LoginAttempts) -> (LoginAttempts, R) + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let phone = phone.as_str().to_owned();
+        Ok(self
+            .db
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let before = read_attempts(&tx, &phone)?;
+                let (next, result) = rule(before);
+                if next != before {
+                    write_attempts(&tx, &phone, next)?;
+                    tx.commit()?;
+                }
+                Ok(result)
+            })
+            .await?)
     }
 }
 
@@ -31,19 +58,54 @@ fn read_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
 }
 
 fn read_attempts(conn: &rusqlite::Connection, phone: &str) -> rusqlite::Result<LoginAttempts> {
-    Ok(conn
+    let (failures, locked_until) = conn
         .query_row(
             "SELECT failures, locked_until FROM login_attempts WHERE phone = ?1",
             [phone],
-            |r| {
-                Ok(LoginAttempts {
-                    failures: r.get(0)?,
-                    locked_until: r.get::<_, i64>(1)? as u64,
-                })
-            },
+            |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)),
         )
         .optional()?
-        .unwrap_or_default())
+        .unwrap_or_default();
+    let (checking, checking_until) = conn
+        .query_row(
+            "SELECT checking, checking_until FROM login_checks WHERE phone = ?1",
+            [phone],
+            |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)),
+        )
+        .optional()?
+        .unwrap_or_default();
+    Ok(LoginAttempts {
+        failures,
+        locked_until,
+        checking,
+        checking_until,
+    })
+}
+
+fn write_attempts(
+    conn: &rusqlite::Connection,
+    phone: &str,
+    a: LoginAttempts,
+) -> rusqlite::Result<()> {
+    if a.failures == 0 && a.locked_until == 0 {
+        conn.execute("DELETE FROM login_attempts WHERE phone = ?1", [phone])?;
+    } else {
+        conn.execute(
+            "INSERT INTO login_attempts (phone, failures, locked_until) VALUES (?1, ?2, ?3)
+             ON CONFLICT (phone) DO UPDATE SET failures = ?2, locked_until = ?3",
+            params![phone, a.failures, a.locked_until as i64],
+        )?;
+    }
+    if a.checking == 0 {
+        conn.execute("DELETE FROM login_checks WHERE phone = ?1", [phone])?;
+    } else {
+        conn.execute(
+            "INSERT INTO login_checks (phone, checking, checking_until) VALUES (?1, ?2, ?3)
+             ON CONFLICT (phone) DO UPDATE SET checking = ?2, checking_until = ?3",
+            params![phone, a.checking, a.checking_until as i64],
+        )?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -97,23 +159,40 @@ impl UserStore for LocalUserStore {
             .await?)
     }
 
-    async fn change_password(&self, phone: &str, password_hash: &str) -> Result<u32, StoreError> {
+    async fn change_password(
+        &self,
+        phone: &str,
+        password_hash: &str,
+        token_version: u32,
+    ) -> Result<u32, StoreError> {
         let phone = phone.to_owned();
         let hash = password_hash.to_owned();
-        let version = self
-            .db
+        self.db
             .call(move |conn| {
-                Ok(conn
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let version = tx
                     .query_row(
                         "UPDATE users SET password_hash = ?2, token_version = token_version + 1
-                         WHERE phone = ?1 RETURNING token_version",
-                        params![phone, hash],
+                         WHERE phone = ?1 AND token_version = ?3 RETURNING token_version",
+                        params![phone, hash, token_version],
                         |r| r.get::<_, u32>(0),
                     )
-                    .optional()?)
+                    .optional()?;
+                if let Some(v) = version {
+                    tx.commit()?;
+                    return Ok(Ok(v));
+                }
+                let exists = tx
+                    .query_row("SELECT 1 FROM users WHERE phone = ?1", [&phone], |_| Ok(()))
+                    .optional()?
+                    .is_some();
+                Ok(Err(if exists {
+                    StoreError::TokenVersionChanged
+                } else {
+                    StoreError::NoSuchUser
+                }))
             })
-            .await?;
-        version.ok_or(StoreError::NoSuchUser)
+            .await?
     }
 
     async fn login_attempts(&self, phone: &Phone) -> Result<LoginAttempts, StoreError> {
@@ -124,40 +203,36 @@ impl UserStore for LocalUserStore {
             .await?)
     }
 
+    async fn begin_login_check(
+        &self,
+        phone: &Phone,
+        now: u64,
+        policy: LockoutPolicy,
+    ) -> Result<LoginCheck, StoreError> {
+        self.update_attempts(phone, move |a| a.begin_check(now, policy))
+            .await
+    }
+
     async fn record_login_failure(
         &self,
         phone: &Phone,
         now: u64,
         policy: LockoutPolicy,
     ) -> Result<LoginAttempts, StoreError> {
-        let phone = phone.as_str().to_owned();
-        Ok(self
-            .db
-            .call(move |conn| {
-                // IMMEDIATE takes the write lock before reading, so two processes counting the
-                // same phone cannot both read the old value.
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let next = next_attempts(read_attempts(&tx, &phone)?, now, policy);
-                tx.execute(
-                    "INSERT INTO login_attempts (phone, failures, locked_until) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (phone) DO UPDATE SET failures = ?2, locked_until = ?3",
-                    params![phone, next.failures, next.locked_until as i64],
-                )?;
-                tx.commit()?;
-                Ok(next)
-            })
-            .await?)
+        self.update_attempts(phone, move |a| {
+            let next = a.check_failed(now, policy);
+            (next, next)
+        })
+        .await
     }
 
-    async fn clear_login_failures(&self, phone: &Phone) -> Result<(), StoreError> {
-        let phone = phone.as_str().to_owned();
-        self.db
-            .call(move |conn| {
-                conn.execute("DELETE FROM login_attempts WHERE phone = ?1", [phone])?;
-                Ok(())
-            })
-            .await?;
-        Ok(())
+    async fn record_login_success(
+        &self,
+        phone: &Phone,
+        now: u64,
+    ) -> Result<LoginCheck, StoreError> {
+        self.update_attempts(phone, move |a| a.check_succeeded(now))
+            .await
     }
 }
 
@@ -217,5 +292,50 @@ impl DailyQuota for LocalUserStore {
             })
             .await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ClientBounds for LocalUserStore {
+    async fn take_client_request(
+        &self,
+        bound: ClientBound,
+        client: &str,
+        now: u64,
+        max: u32,
+    ) -> Result<bool, StoreError> {
+        let client = client.to_owned();
+        let window = bound.window(now) as i64;
+        Ok(self
+            .db
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                // Windows that have ended count for nothing any more.
+                tx.execute(
+                    "DELETE FROM client_requests WHERE bound = ?1 AND window_no < ?2",
+                    params![bound.name(), window],
+                )?;
+                let used: u32 = tx
+                    .query_row(
+                        "SELECT used FROM client_requests
+                         WHERE bound = ?1 AND window_no = ?2 AND client = ?3",
+                        params![bound.name(), window, client],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .unwrap_or(0);
+                if used >= max {
+                    tx.commit()?;
+                    return Ok(false);
+                }
+                tx.execute(
+                    "INSERT INTO client_requests (bound, window_no, client, used) VALUES (?1, ?2, ?3, 1)
+                     ON CONFLICT (bound, window_no, client) DO UPDATE SET used = used + 1",
+                    params![bound.name(), window, client],
+                )?;
+                tx.commit()?;
+                Ok(true)
+            })
+            .await?)
     }
 }
