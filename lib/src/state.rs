@@ -19,8 +19,8 @@ use crate::store::aws::{DynamoJobStore, DynamoUserStore, S3BlobStore, SqsJobQueu
 use crate::store::settings::PortSet;
 use crate::store::unconfigured::Unconfigured;
 use crate::store::{
-    Backend, BlobStore, ClientBounds, DailyQuota, JobQueue, JobStore, StoreSettings, TaskSlots,
-    UserStore,
+    Backend, BlobStore, ClientBounds, DailyQuota, JobDurations, JobQueue, JobStore, StoreSettings,
+    TaskSlots, UserStore,
 };
 #[cfg(feature = "worker")]
 use crate::worker::Worker;
@@ -31,9 +31,13 @@ pub enum Role {
     Register,
     Login,
     ChangePassword,
-    /// Both creates.
+    /// Both creates, and the regenerate (a create from an ended job).
     Create,
     Query,
+    /// The user's list of jobs.
+    List,
+    /// Deleting a job.
+    Delete,
     Transcoder,
     /// The scheduled sweep of jobs whose message was lost.
     Sweeper,
@@ -120,6 +124,8 @@ impl Role {
                     quota: true,
                     jobs: true,
                     slots: true,
+                    // The recent durations a job in progress is given its ETA from.
+                    durations: true,
                     blobs: true,
                     ..none
                 },
@@ -130,12 +136,47 @@ impl Role {
                 true,
                 false,
             ),
+            Role::List => (
+                PortSet {
+                    users: true,
+                    jobs: true,
+                    durations: true,
+                    blobs: true,
+                    ..none
+                },
+                AuthUse {
+                    tokens: true,
+                    ..AuthUse::default()
+                },
+                true,
+                false,
+            ),
+            Role::Delete => (
+                PortSet {
+                    users: true,
+                    jobs: true,
+                    // A job deleted in progress gives its DashScope slot back, and its task is
+                    // cancelled by a message to the worker.
+                    slots: true,
+                    blobs: true,
+                    queue: true,
+                    ..none
+                },
+                AuthUse {
+                    tokens: true,
+                    ..AuthUse::default()
+                },
+                false,
+                false,
+            ),
             Role::Transcoder => (
                 PortSet {
                     // A job that fails through no fault of its user is given back to the day.
                     quota: true,
                     jobs: true,
                     slots: true,
+                    // A sticker made records how long its job took.
+                    durations: true,
                     blobs: true,
                     queue: true,
                     ..none
@@ -146,12 +187,10 @@ impl Role {
             ),
             Role::Sweeper => (
                 PortSet {
-                    // What ending a job past its deadline gives back: its allowance, its slot,
-                    // its input image.
+                    // What ending a job past its deadline gives back: its allowance and its slot.
                     quota: true,
                     jobs: true,
                     slots: true,
-                    blobs: true,
                     queue: true,
                     ..none
                 },
@@ -195,6 +234,8 @@ pub struct AppState {
     pub clients: Arc<dyn ClientBounds>,
     pub jobs: Arc<dyn JobStore>,
     pub slots: Arc<dyn TaskSlots>,
+    /// How long recent jobs took, per model.
+    pub durations: Arc<dyn JobDurations>,
     pub blobs: Arc<dyn BlobStore>,
     pub queue: Arc<dyn JobQueue>,
     /// The worker's settings and DashScope client; `None` unless the role runs jobs and a
@@ -216,6 +257,7 @@ struct Ports {
     clients: Arc<dyn ClientBounds>,
     jobs: Arc<dyn JobStore>,
     slots: Arc<dyn TaskSlots>,
+    durations: Arc<dyn JobDurations>,
     blobs: Arc<dyn BlobStore>,
     queue: Arc<dyn JobQueue>,
 }
@@ -346,6 +388,7 @@ impl AppState {
             clients: ports.clients,
             jobs: ports.jobs,
             slots: ports.slots,
+            durations: ports.durations,
             blobs: ports.blobs,
             queue: ports.queue,
             store,
@@ -424,7 +467,8 @@ fn local_ports(store: &StoreSettings, jwt_secret: &[u8]) -> anyhow::Result<Ports
         quota: users.clone(),
         clients: users,
         jobs: jobs.clone(),
-        slots: jobs,
+        slots: jobs.clone(),
+        durations: jobs,
         blobs: Arc::new(LocalBlobStore::new(
             store.data_dir.join("blobs"),
             &blob_key,
@@ -475,6 +519,10 @@ fn aws_ports(store: &StoreSettings, conf: &aws_config::SdkConfig) -> Ports {
         slots: match &jobs {
             Some(j) if p.slots => j.clone(),
             _ => Arc::new(Unconfigured("the task slots (EMO_JOBS_TABLE)")),
+        },
+        durations: match &jobs {
+            Some(j) if p.durations => j.clone(),
+            _ => Arc::new(Unconfigured("the recent job durations (EMO_JOBS_TABLE)")),
         },
         blobs: match &store.bucket {
             Some(b) => Arc::new(S3BlobStore::new(S3BlobStore::client(conf), b.clone())),
@@ -545,6 +593,8 @@ mod tests {
             Role::ChangePassword,
             Role::Create,
             Role::Query,
+            Role::List,
+            Role::Delete,
             Role::Transcoder,
         ] {
             let n = role.needs();

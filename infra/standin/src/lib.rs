@@ -10,6 +10,10 @@
 //! - `GET /tasks/{task_id}`: `PENDING` for `pending_for`, `RUNNING` for `running_for` (and
 //!   until the video is rendered), then `SUCCEEDED` with a `video_url`, or `FAILED` with `code`
 //!   and `message`; unknown ids answer `UNKNOWN`, as DashScope does.
+//! - `POST /tasks/{task_id}/cancel`: cancels a task still `PENDING` (`{"request_id"}`; it then
+//!   answers `CANCELED`); any other task answers 400 `UnsupportedOperation`, an unknown id 400
+//!   `InvalidParameter`. `parameters.seed`, checked at create (an integer in
+//!   `[0, 2147483647]`), is kept with the task ([`StandinHandle::tasks`]).
 //! - `POST /services/aigc/text-generation/generation`: Qwen's native answer with
 //!   `output.choices[0].message.content`, a canned description of a character.
 //! - `GET /files/{task_id}.mp4?Expires=…&OSSAccessKeyId=…&Signature=…` (outside `/api/v1`): the
@@ -45,7 +49,8 @@
 //! The source: this file holds the public face (the configuration, [`Standin`], [`StandinHandle`]
 //! and its failure injection); `state` what the handle and the handlers share; `routes` the
 //! router, the request log, the key check and DashScope's error answers; `validate` the rules of a
-//! video-synthesis request; `tasks` a task's create and query along its timeline; `markers` the
+//! video-synthesis request; `tasks` a task's create and query along its timeline; `cancel` the
+//! cancel of a pending task and what tests read of the tasks made; `markers` the
 //! prompt markers that fail a call or a task; `images` the image-to-video input (data URI, header
 //! dimensions, output size); `files` the signed video URLs and the file host; `video` the ffmpeg
 //! rendering and its caches; `qwen` the canned text generation.
@@ -61,6 +66,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+mod cancel;
 mod files;
 mod images;
 mod markers;
@@ -71,6 +77,7 @@ mod tasks;
 mod validate;
 mod video;
 
+pub use cancel::TaskSummary;
 pub use images::image_dimensions;
 
 use routes::router;
@@ -264,6 +271,12 @@ impl StandinHandle {
     /// Tasks created so far (refused creates do not count).
     pub fn tasks_created(&self) -> usize {
         self.shared.lock().tasks_created
+    }
+
+    /// The tasks made in the last day, oldest first: prompt, seed, whether cancelled, whether
+    /// their video was fetched.
+    pub fn tasks(&self) -> Vec<TaskSummary> {
+        cancel::summaries(&self.shared.lock())
     }
 
     /// The most tasks that were pending or running at the same time.

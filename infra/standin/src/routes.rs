@@ -14,6 +14,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
+use crate::cancel::cancel_task;
 use crate::files::serve_file;
 use crate::qwen::generate_text;
 use crate::state::{Mishap, Shared};
@@ -33,6 +34,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             post(create_video),
         )
         .route("/api/v1/tasks/{task_id}", get(query_task))
+        .route("/api/v1/tasks/{task_id}/cancel", post(cancel_task))
         .route(
             "/api/v1/services/aigc/text-generation/generation",
             post(generate_text),

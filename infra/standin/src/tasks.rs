@@ -32,6 +32,10 @@ pub(crate) struct Task {
     /// `W*H` for text-to-video, the tier for image-to-video; reported in `usage`.
     pub(crate) usage: Value,
     pub(crate) signature: String,
+    /// The `parameters.seed` it was created with.
+    pub(crate) seed: Option<u64>,
+    /// When a cancel ended it (`crate::cancel`); it answers `CANCELED` from then on.
+    pub(crate) canceled_at: Option<SystemTime>,
 }
 
 pub(crate) enum Outcome {
@@ -41,8 +45,15 @@ pub(crate) enum Outcome {
 }
 
 impl Task {
-    fn ends_at(&self) -> Instant {
+    pub(crate) fn ends_at(&self) -> Instant {
         self.created + self.pending_for + self.running_for
+    }
+
+    /// Whether it still waits for a worker: the only time a cancel is accepted.
+    pub(crate) fn is_pending(&self) -> bool {
+        self.canceled_at.is_none()
+            && !matches!(self.outcome, Outcome::Lost)
+            && self.created.elapsed() < self.pending_for
     }
 }
 
@@ -119,12 +130,16 @@ pub(crate) async fn create_video(
         outcome,
         usage,
         signature: signature(),
+        seed: request.seed,
+        canceled_at: None,
     };
     state.tasks_created += 1;
     let in_flight = 1 + state
         .tasks
         .values()
-        .filter(|t| !matches!(t.outcome, Outcome::Lost) && t.ends_at() > now)
+        .filter(|t| {
+            !matches!(t.outcome, Outcome::Lost) && t.canceled_at.is_none() && t.ends_at() > now
+        })
         .count();
     state.max_in_flight = state.max_in_flight.max(in_flight);
     tracing::info!(
@@ -167,6 +182,9 @@ pub(crate) async fn query_task(
     let status = if matches!(task.outcome, Outcome::Lost) {
         output = json!({"task_id": task_id});
         "UNKNOWN"
+    } else if let Some(at) = task.canceled_at {
+        output["end_time"] = json!(beijing_time(at));
+        "CANCELED"
     } else if elapsed < task.pending_for {
         "PENDING"
     } else if elapsed < task.pending_for + task.running_for {
@@ -218,7 +236,7 @@ pub(crate) async fn query_task(
 }
 
 /// `2025-07-27 21:05:15.212`, Beijing time, as DashScope writes timestamps.
-fn beijing_time(t: SystemTime) -> String {
+pub(crate) fn beijing_time(t: SystemTime) -> String {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let millis = since.subsec_millis();
     let secs = since.as_secs() + 8 * 3600;

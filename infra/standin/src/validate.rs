@@ -19,6 +19,8 @@ pub(crate) struct VideoRequest {
     pub(crate) model: String,
     pub(crate) prompt: String,
     pub(crate) shape: Shape,
+    /// `parameters.seed`, when sent.
+    pub(crate) seed: Option<u64>,
 }
 
 pub(crate) enum Shape {
@@ -127,5 +129,6 @@ pub(crate) fn validate_video(body: &Value) -> Result<VideoRequest, ApiError> {
         model,
         prompt,
         shape,
+        seed: params.get("seed").and_then(Value::as_u64),
     })
 }

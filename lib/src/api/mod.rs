@@ -3,5 +3,6 @@
 //! ([`crate::web::ApiError`]), and an unexpected one is logged with its cause and answered with an
 //! opaque 500. Each Lambda calls its own handler; `emo-local` routes to them all.
 
+pub mod library;
 pub mod users;
 pub mod video;

@@ -4,7 +4,9 @@
 //! Create validates everything before anything is stored or queued, then hands the job to
 //! [`crate::job::create`]: a refused request leaves nothing behind and costs nothing at DashScope.
 //! The slow work happens in the worker; these handlers answer at once. Query reads only the jobs
-//! table (and ends a job its worker lost once it is past its deadline).
+//! table (and ends a job its worker lost once it is past its deadline), and for a job in progress
+//! the recent durations of its model, for its `eta_seconds`. [`JobView`] is what it shows of a
+//! job; the list ([`super::library`]) shows the same of each.
 
 use http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -18,6 +20,7 @@ use crate::domain::{
     MAX_SOURCE_CHARS, Resolution, VideoSize, bounded_text,
 };
 use crate::job::create::{CreateError, InputBlob, OVERDUE_GRACE_SECS};
+use crate::job::eta;
 use crate::job::lifecycle::{self, Blame, FailError};
 use crate::job::{Job, JobRequest, JobStatus, Stage};
 use crate::store::User;
@@ -27,12 +30,15 @@ use crate::web::{ApiError, Envelope, Form};
 /// The spec's sentence for `create_with_prompt`, to be shown to the user.
 pub const CHARACTER_NOTICE: &str = "目前联网生成是根据角色，通过联网，用文本描述样貌之后进行生成。效果远不及图生表情。建议通过图生表情";
 
-fn respond(endpoint: &'static str, result: Result<Response<Body>, ApiError>) -> Response<Body> {
+pub(crate) fn respond(
+    endpoint: &'static str,
+    result: Result<Response<Body>, ApiError>,
+) -> Response<Body> {
     crate::web::respond(Envelope::Video, endpoint, result)
 }
 
 /// `{"code": 200, "message": "任务创建成功", "data": {...}}`.
-fn created(data: Value) -> Response<Body> {
+pub(crate) fn created(data: Value) -> Response<Body> {
     json_response(
         StatusCode::OK,
         &json!({ "code": 200, "message": "任务创建成功", "data": data }),
@@ -157,10 +163,16 @@ async fn start_job(
 ) -> Result<Job, ApiError> {
     crate::job::create::create(state, user, id, request, image)
         .await
-        .map_err(|e| match e {
-            CreateError::OverAllowance(m) => ApiError::TooMany(m),
-            CreateError::Store(s) => s.into(),
-        })
+        .map_err(create_error)
+}
+
+/// A refused or failed create, as the API answers it.
+pub(crate) fn create_error(e: CreateError) -> ApiError {
+    match e {
+        CreateError::OverAllowance(m) => ApiError::TooMany(m),
+        CreateError::InputGone => ApiError::Internal(anyhow::anyhow!("an upload was lost")),
+        CreateError::Store(s) => s.into(),
+    }
 }
 
 /// `GET /api/v1/video/query/{job_id}`.
@@ -170,7 +182,7 @@ pub async fn query(state: &AppState, req: Request) -> Response<Body> {
 
 /// The `{job_id}` of the path: API Gateway's path parameter, or the last segment of the path
 /// (the local server has no parameters).
-fn path_job_id(req: &Request) -> String {
+pub(crate) fn path_job_id(req: &Request) -> String {
     if let Some(id) = req.path_parameters().first("job_id") {
         return id.to_owned();
     }
@@ -193,7 +205,7 @@ fn unknown(job_id: &str) -> Response<Body> {
 
 /// The query's `data`: the spec's fields, then Emo's additive ones.
 #[derive(Serialize)]
-struct JobView<'a> {
+pub(crate) struct JobView<'a> {
     job_id: &'a JobId,
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -202,11 +214,62 @@ struct JobView<'a> {
     expires_in: Option<u64>,
     #[serde(flatten)]
     gif: Option<GifView>,
+    /// A 120 × 120 PNG of the sticker, presigned like `video_url` (for the same time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thumbnail_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error_message: Option<&'a str>,
     stage: Stage,
+    /// While in progress, with a history of the model: the seconds it still has (`job::eta`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eta_seconds: Option<u64>,
     created_at: u64,
     updated_at: u64,
+}
+
+impl<'a> JobView<'a> {
+    /// What the query shows of `job`, its links minted afresh, with `eta_seconds` if given.
+    pub(crate) async fn of(
+        state: &AppState,
+        job: &'a Job,
+        eta_seconds: Option<u64>,
+    ) -> Result<Self, ApiError> {
+        let ttl = state.job_settings.gif_url_ttl;
+        let mut view = JobView {
+            job_id: &job.id,
+            status: job.status.as_str(),
+            video_url: None,
+            expires_in: None,
+            gif: None,
+            thumbnail_url: None,
+            error_message: None,
+            stage: job.stage,
+            eta_seconds,
+            created_at: job.created_at,
+            updated_at: job.updated_at,
+        };
+        match job.status {
+            JobStatus::Succeeded => {
+                if let Some(key) = &job.gif_key {
+                    view.video_url = Some(state.blobs.url(key, ttl).await?);
+                    view.expires_in = Some(ttl.as_secs());
+                }
+                if let Some(key) = &job.thumb_key {
+                    view.thumbnail_url = Some(state.blobs.url(key, ttl).await?);
+                }
+                view.gif = Some(GifView {
+                    gif_bytes: job.gif_bytes,
+                    width: job.gif_width,
+                    height: job.gif_height,
+                });
+            }
+            JobStatus::Failed => {
+                view.error_message = Some(job.error_message.as_deref().unwrap_or("视频生成失败"));
+            }
+            JobStatus::Pending | JobStatus::Running => {}
+        }
+        Ok(view)
+    }
 }
 
 /// A finished job's GIF: its size and dimensions.
@@ -242,35 +305,9 @@ async fn query_inner(state: &AppState, req: &Request) -> Result<Response<Body>, 
             Err(FailError::Store(e)) => return Err(e.into()),
         };
     }
-    let ttl = state.job_settings.gif_url_ttl;
-    let mut view = JobView {
-        job_id: &job.id,
-        status: job.status.as_str(),
-        video_url: None,
-        expires_in: None,
-        gif: None,
-        error_message: None,
-        stage: job.stage,
-        created_at: job.created_at,
-        updated_at: job.updated_at,
-    };
-    match job.status {
-        JobStatus::Succeeded => {
-            if let Some(key) = &job.gif_key {
-                view.video_url = Some(state.blobs.url(key, ttl).await?);
-                view.expires_in = Some(ttl.as_secs());
-            }
-            view.gif = Some(GifView {
-                gif_bytes: job.gif_bytes,
-                width: job.gif_width,
-                height: job.gif_height,
-            });
-        }
-        JobStatus::Failed => {
-            view.error_message = Some(job.error_message.as_deref().unwrap_or("视频生成失败"));
-        }
-        JobStatus::Pending | JobStatus::Running => {}
-    }
+    let history = eta::history(state, &[&job]).await;
+    let eta_seconds = eta::eta_of(&job, &history, state.clock.now());
+    let view = JobView::of(state, &job, eta_seconds).await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({ "code": 200, "data": view }),

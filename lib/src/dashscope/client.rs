@@ -1,4 +1,5 @@
-//! The HTTP side: one `reqwest::Client` per process, the retry policy, and the four calls.
+//! The HTTP side: one `reqwest::Client` per process, the retry policy, and the calls: video
+//! tasks (with or without a seed), the task query and its cancel, Qwen, the video download.
 
 use std::fmt;
 use std::sync::{Arc, RwLock};
@@ -175,7 +176,7 @@ impl DashScope {
     }
 
     /// Submits a text-to-video task (`wanx2.1-t2v-turbo` by default) of `size` `"W*H"` and
-    /// returns its task id. 5 s, prompt extension on, no watermark.
+    /// returns its task id. 5 s, prompt extension on, no watermark, the seed DashScope picks.
     ///
     /// Fails with `InvalidInput` on an empty prompt, `Api` when DashScope refuses (moderation,
     /// size, account, throttling outliving the retries), `Interrupted` when the request may have
@@ -185,6 +186,19 @@ impl DashScope {
         prompt: &str,
         negative_prompt: Option<&str>,
         size: &str,
+    ) -> Result<String, DashScopeError> {
+        self.create_text_to_video_seeded(prompt, negative_prompt, size, None)
+            .await
+    }
+
+    /// [`DashScope::create_text_to_video`] with `parameters.seed` (`[0, 2147483647]`) when
+    /// given: the same request and seed make the same video, another seed another take.
+    pub async fn create_text_to_video_seeded(
+        &self,
+        prompt: &str,
+        negative_prompt: Option<&str>,
+        size: &str,
+        seed: Option<u32>,
     ) -> Result<String, DashScopeError> {
         let body = VideoRequest {
             model: &self.config.t2v_model,
@@ -199,6 +213,7 @@ impl DashScope {
                 duration: VIDEO_SECONDS,
                 prompt_extend: true,
                 watermark: false,
+                seed: checked_seed(seed)?,
             },
         };
         self.create_task("text-to-video", &body).await
@@ -217,6 +232,19 @@ impl DashScope {
         img_data_uri: &str,
         resolution: &str,
     ) -> Result<String, DashScopeError> {
+        self.create_image_to_video_seeded(prompt, negative_prompt, img_data_uri, resolution, None)
+            .await
+    }
+
+    /// [`DashScope::create_image_to_video`] with `parameters.seed` when given.
+    pub async fn create_image_to_video_seeded(
+        &self,
+        prompt: &str,
+        negative_prompt: Option<&str>,
+        img_data_uri: &str,
+        resolution: &str,
+        seed: Option<u32>,
+    ) -> Result<String, DashScopeError> {
         let body = VideoRequest {
             model: &self.config.i2v_model,
             input: VideoInput {
@@ -230,9 +258,30 @@ impl DashScope {
                 duration: VIDEO_SECONDS,
                 prompt_extend: true,
                 watermark: false,
+                seed: checked_seed(seed)?,
             },
         };
         self.create_task("image-to-video", &body).await
+    }
+
+    /// Asks DashScope to cancel task `task_id` (`POST {base}/tasks/{task_id}/cancel`, the
+    /// asynchronous task management API), which it does for a task still `PENDING` only; a
+    /// cancelled task ends `CANCELED` and is not billed. Repeating it is harmless, so it is
+    /// retried like a read.
+    ///
+    /// Fails with `InvalidInput` on an id that is not DashScope's shape; `Api` when DashScope
+    /// refuses, which for a 4xx that is not throttling means the task cannot be cancelled (it
+    /// runs, has ended, or is unknown); `Timeout`, `Unreachable`.
+    pub async fn cancel_task(&self, task_id: &str) -> Result<(), DashScopeError> {
+        let task_id = well_formed_task_id(task_id)?;
+        let url = format!("{}/tasks/{task_id}/cancel", self.base);
+        let _: serde::de::IgnoredAny = self
+            .call("cancel", Call::Idempotent, || {
+                self.http.post(&url).header(AUTHORIZATION, self.auth())
+            })
+            .await?;
+        tracing::info!(task_id, "dashscope task cancelled");
+        Ok(())
     }
 
     /// Where task `task_id` is. Unknown or expired ids answer `Ok` with [`TaskStatus::Unknown`].
@@ -241,15 +290,7 @@ impl DashScope {
     /// throttling or 5xx outliving the retries), `Timeout`, `Unreachable`, or `Protocol` when the
     /// answer has no `output.task_status`.
     pub async fn query_task(&self, task_id: &str) -> Result<TaskState, DashScopeError> {
-        let task_id = task_id.trim();
-        let well_formed = !task_id.is_empty()
-            && task_id.len() <= 128
-            && task_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !well_formed {
-            return Err(DashScopeError::InvalidInput("the task id is malformed"));
-        }
+        let task_id = well_formed_task_id(task_id)?;
         let url = format!("{}/tasks/{task_id}", self.base);
         // No X-DashScope-Async here: the header belongs to creates only.
         let answer: TaskAnswer = self
@@ -650,6 +691,33 @@ async fn read_capped(
         buf.extend_from_slice(&chunk);
     }
     Ok(Some(buf.freeze()))
+}
+
+/// `task_id` trimmed, if it has DashScope's shape (it goes into a URL path).
+fn well_formed_task_id(task_id: &str) -> Result<&str, DashScopeError> {
+    let task_id = task_id.trim();
+    let well_formed = !task_id.is_empty()
+        && task_id.len() <= 128
+        && task_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if well_formed {
+        Ok(task_id)
+    } else {
+        Err(DashScopeError::InvalidInput("the task id is malformed"))
+    }
+}
+
+/// The largest `parameters.seed` the video models take.
+const MAX_SEED: u32 = 2_147_483_647;
+
+fn checked_seed(seed: Option<u32>) -> Result<Option<u32>, DashScopeError> {
+    match seed {
+        Some(s) if s > MAX_SEED => Err(DashScopeError::InvalidInput(
+            "the seed is outside [0, 2147483647]",
+        )),
+        other => Ok(other),
+    }
 }
 
 fn required<'a>(value: &'a str, problem: &'static str) -> Result<&'a str, DashScopeError> {

@@ -99,6 +99,9 @@ pub(crate) struct VideoParameters<'a> {
     pub duration: u32,
     pub prompt_extend: bool,
     pub watermark: bool,
+    /// `[0, 2147483647]`; DashScope picks one when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -236,6 +239,7 @@ mod tests {
                 duration: 5,
                 prompt_extend: true,
                 watermark: false,
+                seed: None,
             },
         };
         let v = serde_json::to_value(&body).unwrap();
@@ -247,5 +251,20 @@ mod tests {
                 "parameters": {"size": "832*480", "duration": 5, "prompt_extend": true, "watermark": false}
             })
         );
+    }
+
+    #[test]
+    fn a_seed_is_sent_as_an_integer_parameter() {
+        let params = VideoParameters {
+            size: None,
+            resolution: Some("480P"),
+            duration: 5,
+            prompt_extend: true,
+            watermark: false,
+            seed: Some(2_147_483_647),
+        };
+        let v = serde_json::to_value(&params).unwrap();
+        assert_eq!(v["seed"], serde_json::json!(2_147_483_647));
+        assert_eq!(v["resolution"], "480P");
     }
 }

@@ -18,8 +18,9 @@
 //! The files: this one holds the settings, the finished [`Sticker`], the errors and the two entry
 //! points, [`mp4_to_gif`] and [`ffmpeg_version`]. `decode` runs ffmpeg and keeps the frames, with
 //! the content measures taken as they arrive; `budget` predicts the quality, makes the trial and
-//! searches for the encode that fits; `encode` hands the chosen frames to gifski. `test_clips`
-//! (tests only) makes the MP4s the tests convert and reads back the GIFs they check.
+//! searches for the encode that fits; `encode` hands the chosen frames to gifski; [`thumbnail`]
+//! makes the sticker's 120 × 120 PNG thumbnail from the finished GIF. `test_clips` (tests only)
+//! makes the MP4s the tests convert and reads back the GIFs they check.
 
 use std::path::Path;
 
@@ -28,6 +29,7 @@ mod decode;
 mod encode;
 #[cfg(test)]
 mod test_clips;
+pub mod thumbnail;
 
 /// The longest stretch of video decoded; anything longer is cut, so a hostile or broken file
 /// cannot fill memory (30 s at 10 fps and 240x240 is about 70 MB of RGBA; see the module's note).

@@ -1,6 +1,8 @@
 //! Creating a job: the user's allowances, then the saga that stores the input image, the job and
 //! its Start message, in that order, undoing what was done if a later step fails. Knows nothing of
 //! HTTP: the create handlers validate the request and turn [`CreateError`] into the envelope.
+//! Every job gets a random DashScope seed, which it keeps; a regenerated job is created here too
+//! ([`create_with`]), from a copy of its original's input and with a seed of its own.
 
 use std::time::Duration;
 
@@ -20,18 +22,55 @@ pub struct InputBlob {
     pub content_type: &'static str,
 }
 
+/// Where a new job's input image comes from.
+pub enum Input {
+    /// The job has none.
+    None,
+    /// Uploaded with the create.
+    Upload(InputBlob),
+    /// A copy of blob `from`, stored as `to` (a regenerated job's, of its original's).
+    Copy { from: String, to: String },
+}
+
+/// The largest seed DashScope's video models take (`parameters.seed`, from 0).
+pub const MAX_SEED: u32 = 2_147_483_647;
+
+/// A random seed for a new job, other than `not` (a regenerated job's original's).
+pub fn random_seed(not: Option<u32>) -> u32 {
+    loop {
+        let seed = rand::random_range(0..=MAX_SEED);
+        if Some(seed) != not {
+            return seed;
+        }
+    }
+}
+
+/// What a new job starts from besides its request.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The seed sent to DashScope; random when `None`.
+    pub seed: Option<u32>,
+    /// A character's description taken over from the job it is regenerated from, so Qwen is
+    /// not asked again.
+    pub described_prompt: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
     /// Over a per-user allowance or the service's daily bound: refused before anything is stored,
     /// so it costs nothing. The text is for the user.
     #[error("{0}")]
     OverAllowance(String),
+    /// The input image to copy is gone (expired or removed): nothing was stored or counted.
+    #[error("the input image to copy is gone")]
+    InputGone,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Creates job `id` for `user`: checks and counts the allowances, then stores `image`, the job
-/// and its Start message. A creation undone gives its place in the allowances back.
+/// Creates job `id` for `user` with a random seed: checks and counts the allowances, then stores
+/// `image`, the job and its Start message. A creation undone gives its place in the allowances
+/// back.
 pub async fn create(
     state: &AppState,
     user: &User,
@@ -39,16 +78,40 @@ pub async fn create(
     request: JobRequest,
     image: Option<InputBlob>,
 ) -> Result<Job, CreateError> {
-    let now = state.clock.now();
+    let input = image.map_or(Input::None, Input::Upload);
+    create_with(state, user, id, request, input, Origin::default()).await
+}
+
+/// [`create`], with the input image from `input` and the seed and description of `origin`.
+///
+/// Fails with [`CreateError::InputGone`] (after giving the allowance back) when `input` is a
+/// copy of a blob that no longer exists.
+pub async fn create_with(
+    state: &AppState,
+    user: &User,
+    id: JobId,
+    request: JobRequest,
+    input: Input,
+    origin: Origin,
+) -> Result<Job, CreateError> {
+    let now_micros = state.clock.now_micros();
+    let now = now_micros / 1_000_000;
     check_allowance(state, user, now).await?;
-    let job = Job::new(
+    let mut job = Job::new(
         id,
         user.id,
         request,
         now,
         state.job_settings.deadline.as_secs(),
     );
-    let image_key = image.as_ref().map(|i| i.key.clone());
+    job.created_micros = (now_micros % 1_000_000) as u32;
+    job.seed = Some(origin.seed.unwrap_or_else(|| random_seed(None)));
+    job.described_prompt = origin.described_prompt;
+    let image_key = match &input {
+        Input::None => None,
+        Input::Upload(i) => Some(i.key.clone()),
+        Input::Copy { to, .. } => Some(to.clone()),
+    };
     let give_back = || async {
         if let Err(e) = state
             .quota
@@ -58,14 +121,25 @@ pub async fn create(
             tracing::error!(error = %anyhow::Error::from(e), "could not give the allowance back");
         }
     };
-    if let Some(image) = image
-        && let Err(e) = state
+    let stored = match input {
+        Input::None => Ok(true),
+        Input::Upload(image) => state
             .blobs
             .put(&image.key, image.bytes, image.content_type)
             .await
-    {
-        give_back().await;
-        return Err(e.into());
+            .map(|()| true),
+        Input::Copy { from, to } => state.blobs.copy(&from, &to).await,
+    };
+    match stored {
+        Ok(true) => {}
+        Ok(false) => {
+            give_back().await;
+            return Err(CreateError::InputGone);
+        }
+        Err(e) => {
+            give_back().await;
+            return Err(e.into());
+        }
     }
     let undo_image = || async {
         if let Some(key) = &image_key
@@ -90,7 +164,7 @@ pub async fn create(
         give_back().await;
         return Err(e.into());
     }
-    tracing::info!(job_id = %job.id, user_id = user.id, kind = job.request.model_kind().as_str(), "job created");
+    tracing::info!(job_id = %job.id, user_id = user.id, kind = job.request.model_kind().as_str(), seed = job.seed, "job created");
     Ok(job)
 }
 
@@ -139,6 +213,20 @@ async fn check_allowance(state: &AppState, user: &User, now: u64) -> Result<(), 
             Err(CreateError::OverAllowance(
                 "今天的生成名额已满，请明天再来".to_owned(),
             ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_are_in_dashscopes_range_and_a_new_one_differs_from_the_old() {
+        for _ in 0..1000 {
+            let old = random_seed(None);
+            assert!(old <= MAX_SEED);
+            assert_ne!(random_seed(Some(old)), old);
         }
     }
 }

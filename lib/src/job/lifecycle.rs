@@ -1,7 +1,9 @@
 //! Writing a job, and ending one FAILED with what that frees, for every caller: the worker's
 //! steps, the sweep and the query that finds a job past its deadline. [`save`] is the one write:
 //! it bumps `rev`, so of two writers of one revision only one wins. A job that fails through no
-//! fault of its user gives its place in the day's allowances back ([`Blame::Emo`]).
+//! fault of its user gives its place in the day's allowances back ([`Blame::Emo`]). An ended
+//! job keeps its input image, so that it can be regenerated: the image goes when the job is
+//! deleted ([`super::delete`]), or after a day (the bucket's lifecycle rule on AWS).
 
 use crate::AppState;
 use crate::store::{StoreError, china_day};
@@ -37,9 +39,9 @@ pub enum Blame {
 }
 
 /// Ends `job` FAILED with `message` (reading it again if it changed meanwhile), then gives back
-/// its DashScope slot, removes its input image and, for [`Blame::Emo`], gives the job back to the
-/// day's allowances (once: only the writer that ends the job does). Returns the job as it ends:
-/// FAILED, or what another writer ended it as; `None` if it is gone.
+/// its DashScope slot and, for [`Blame::Emo`], gives the job back to the day's allowances (once:
+/// only the writer that ends the job does). Returns the job as it ends: FAILED, or what another
+/// writer ended it as; `None` if it is gone.
 pub async fn fail(
     state: &AppState,
     mut job: Job,
@@ -53,7 +55,6 @@ pub async fn fail(
         if let Some(failed) = save(state, job.failed(message)).await? {
             tracing::info!(job_id = %job.id, error_message = message, ?blame, "job FAILED");
             release_slot(state, &job).await;
-            remove_input(state, &job).await;
             if blame == Blame::Emo {
                 give_back_allowance(state, &job).await;
             }
@@ -80,7 +81,7 @@ pub async fn release_slot(state: &AppState, job: &Job) {
     }
 }
 
-/// Removes the job's input image, which nothing needs once the job has ended.
+/// Removes the job's input image (the job is deleted, or its creation undone).
 pub async fn remove_input(state: &AppState, job: &Job) {
     if let Some(key) = job.request.input_key()
         && let Err(e) = state.blobs.delete(key).await

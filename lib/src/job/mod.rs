@@ -8,10 +8,19 @@
 //!   query.
 //! - [`create`]: the allowance check and the create saga (image, job, Start message), no HTTP.
 //! - [`sweep`]: finding jobs whose message was lost, and ending those past their deadline.
+//! - [`library`]: a user's jobs page by page (the opaque cursor, the page size and status filter).
+//! - [`delete`]: removing a job and what it left, cancelling what still runs; and the worker's
+//!   clean-up when a job it works on was removed.
+//! - [`regenerate`]: a new job from an ended one, with a new seed.
+//! - [`eta`]: how long a job in progress still has, from recent jobs of its model.
 //! - [`settings`]: how jobs are created and shown.
 
 pub mod create;
+pub mod delete;
+pub mod eta;
+pub mod library;
 pub mod lifecycle;
+pub mod regenerate;
 pub mod settings;
 pub mod sweep;
 pub mod transitions;
@@ -72,6 +81,16 @@ impl JobRequest {
             _ => None,
         }
     }
+
+    /// The job's `type` as the list shows it: the create's `type`, or `character` for
+    /// `create_with_prompt`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            JobRequest::TextToVideo { .. } => "text_to_video",
+            JobRequest::ImageToVideo { .. } => "image_to_video",
+            JobRequest::Character { .. } => "character",
+        }
+    }
 }
 
 /// The status the API reports (section 3 of the spec; `UNKNOWN` is never stored).
@@ -105,6 +124,9 @@ impl JobStatus {
 pub enum Stage {
     /// Created and queued; nothing sent to DashScope yet.
     Queued,
+    /// A character job holding its DashScope slot while Qwen describes the character; then
+    /// queued again for the submit.
+    Describing,
     /// A worker holds the lease to ask Qwen and/or create the DashScope task.
     Submitting,
     /// The DashScope task exists (`task_id`); polls come by delayed messages.
@@ -126,6 +148,10 @@ pub struct Job {
     /// Bumped by every write; a write applies only over the revision it read.
     pub rev: u64,
     pub created_at: u64,
+    /// The microseconds within `created_at`'s second: with it, two jobs of one user made in the
+    /// same second list in the order they were made (0 for jobs made before it was kept).
+    #[serde(default)]
+    pub created_micros: u32,
     pub updated_at: u64,
     /// After this, a job still in progress ends FAILED (timeout).
     pub deadline_at: u64,
@@ -139,6 +165,10 @@ pub struct Job {
     pub submit_started_at: u64,
     /// The text-to-video prompt Qwen wrote for a character job.
     pub described_prompt: Option<String>,
+    /// The `parameters.seed` sent to DashScope (`None` for jobs made before seeds were sent:
+    /// DashScope picked one).
+    #[serde(default)]
+    pub seed: Option<u32>,
     pub task_id: Option<String>,
     /// Sequence of the one live poll message; a message with another number is a stale duplicate.
     pub poll_seq: u32,
@@ -146,6 +176,9 @@ pub struct Job {
     pub gif_bytes: Option<u64>,
     pub gif_width: Option<u32>,
     pub gif_height: Option<u32>,
+    /// The 120 × 120 PNG thumbnail beside the GIF, when one was made.
+    #[serde(default)]
+    pub thumb_key: Option<String>,
     pub error_message: Option<String>,
 }
 
@@ -157,12 +190,18 @@ pub enum JobMessage {
     Start { job_id: JobId },
     /// Ask DashScope about the task; poll number `seq`.
     Poll { job_id: JobId, seq: u32 },
+    /// Job `job_id` was deleted while its task `task_id` ran: cancel the task at DashScope if it
+    /// is still pending (a running one is left to end, its result never fetched). The job itself
+    /// is gone; the message carries all the worker needs.
+    Cancel { job_id: JobId, task_id: String },
 }
 
 impl JobMessage {
     pub fn job_id(&self) -> &JobId {
         match self {
-            JobMessage::Start { job_id } | JobMessage::Poll { job_id, .. } => job_id,
+            JobMessage::Start { job_id }
+            | JobMessage::Poll { job_id, .. }
+            | JobMessage::Cancel { job_id, .. } => job_id,
         }
     }
 }
@@ -180,5 +219,24 @@ mod tests {
         let json = serde_json::to_string(&m).unwrap();
         assert!(json.contains(r#""step":"poll""#), "{json}");
         assert_eq!(serde_json::from_str::<JobMessage>(&json).unwrap(), m);
+    }
+
+    #[test]
+    fn a_job_stored_before_seeds_thumbnails_and_microseconds_still_reads() {
+        let request = JobRequest::TextToVideo {
+            prompt: "猫".into(),
+            negative_prompt: None,
+            size: crate::domain::VideoSize::parse(None).unwrap(),
+        };
+        let mut old = serde_json::to_value(Job::new(JobId::new(), 1, request, 5, 60)).unwrap();
+        for field in ["seed", "thumb_key", "created_micros"] {
+            old.as_object_mut().unwrap().remove(field);
+        }
+        let job: Job = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            (job.seed, job.thumb_key, job.created_micros),
+            (None, None, 0)
+        );
+        assert_eq!(job.request.type_name(), "text_to_video");
     }
 }

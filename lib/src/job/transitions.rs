@@ -4,6 +4,7 @@
 //! ```text
 //! new ──> Queued ──claim_submit──> Submitting ──submitted(task)──> Generating ──claim_transcode──>
 //!   Transcoding ──succeeded(gif)──> Done (SUCCEEDED)
+//! Queued ──describing──> Describing ──with_description──> Queued   (a character job, Qwen asked)
 //! Submitting ──requeued──> Queued            (DashScope refused for now; no task was made)
 //! Submitting ──create_unclear──> Submitting  (no clear answer: the task list is read after)
 //! Submitting ──nothing_created──> Queued     (the task list shows no task of that window)
@@ -25,6 +26,8 @@ pub struct StickerFile {
     pub bytes: u64,
     pub width: u32,
     pub height: u32,
+    /// Its thumbnail, when one was made.
+    pub thumb_key: Option<String>,
 }
 
 impl Job {
@@ -38,20 +41,31 @@ impl Job {
             stage: Stage::Queued,
             rev: 0,
             created_at: now,
+            created_micros: 0,
             updated_at: now,
             deadline_at: now + deadline_secs,
             lease_until: 0,
             submit_attempts: 0,
             submit_started_at: 0,
             described_prompt: None,
+            seed: None,
             task_id: None,
             poll_seq: 0,
             gif_key: None,
             gif_bytes: None,
             gif_width: None,
             gif_height: None,
+            thumb_key: None,
             error_message: None,
         }
+    }
+
+    /// A character job's worker, holding the job's DashScope slot, asks Qwen to describe the
+    /// character: the query shows `describing` meanwhile.
+    pub fn describing(&self) -> Job {
+        let mut next = self.clone();
+        next.stage = Stage::Describing;
+        next
     }
 
     /// A worker takes the submit step: it owns the job until `now + lease_secs`, and any task
@@ -84,10 +98,14 @@ impl Job {
         next
     }
 
-    /// Qwen described the character: the description is kept for every submit of the job.
+    /// Qwen described the character: the description is kept for every submit of the job, which
+    /// waits for its submit as any queued job.
     pub fn with_description(&self, description: String) -> Job {
         let mut next = self.clone();
         next.described_prompt = Some(description);
+        if next.stage == Stage::Describing {
+            next.stage = Stage::Queued;
+        }
         next
     }
 
@@ -154,6 +172,7 @@ impl Job {
         next.gif_bytes = Some(gif.bytes);
         next.gif_width = Some(gif.width);
         next.gif_height = Some(gif.height);
+        next.thumb_key = gif.thumb_key;
         next
     }
 
@@ -253,6 +272,20 @@ mod tests {
     }
 
     #[test]
+    fn a_character_is_described_then_queued_again_for_its_submit() {
+        let job = queued().describing();
+        assert_eq!(
+            (job.status, job.stage),
+            (JobStatus::Pending, Stage::Describing)
+        );
+        let described = job.with_description("红衣少女".into());
+        assert_eq!(described.stage, Stage::Queued);
+        assert_eq!(described.described_prompt.as_deref(), Some("红衣少女"));
+        let claimed = described.claim_submit(1_010, 180);
+        assert_eq!(claimed.stage, Stage::Submitting);
+    }
+
+    #[test]
     fn polls_advance_the_live_number() {
         let job = queued()
             .submitted("t".into(), None)
@@ -282,6 +315,7 @@ mod tests {
             bytes: 1234,
             width: 240,
             height: 160,
+            thumb_key: Some("thumbs/x.png".into()),
         };
         let job = queued()
             .submitted("t".into(), None)
@@ -289,6 +323,7 @@ mod tests {
             .succeeded(gif);
         assert_eq!((job.status, job.stage), (JobStatus::Succeeded, Stage::Done));
         assert_eq!(job.gif_key.as_deref(), Some("gifs/x.gif"));
+        assert_eq!(job.thumb_key.as_deref(), Some("thumbs/x.png"));
         assert_eq!(
             (job.gif_bytes, job.gif_width, job.gif_height),
             (Some(1234), Some(240), Some(160))
@@ -301,6 +336,7 @@ mod tests {
     fn a_failure_ends_the_job_with_its_message_from_any_stage() {
         for job in [
             queued(),
+            queued().describing(),
             queued().claim_submit(1_010, 180),
             queued().submitted("t".into(), None),
             queued()

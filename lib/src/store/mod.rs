@@ -1,7 +1,7 @@
 //! Storage ports and their adapters.
 //!
 //! Each port is a narrow trait: [`UserStore`], [`DailyQuota`], [`ClientBounds`], [`JobStore`],
-//! [`TaskSlots`], [`BlobStore`], [`JobQueue`]. `local` implements them on an embedded SQLite file and a folder
+//! [`TaskSlots`], [`JobDurations`], [`BlobStore`], [`JobQueue`]. `local` implements them on an embedded SQLite file and a folder
 //! (behind the `local` feature, so the Lambdas do not link SQLite), `aws` on the official SDK;
 //! [`unconfigured`] stands in for a port a function has no use for. Domain code sees only the
 //! traits; item mapping stays inside each adapter. The same contract tests (`lib/tests/it/*_store.rs`,
@@ -21,7 +21,7 @@ use async_trait::async_trait;
 
 use crate::auth::LockoutPolicy;
 use crate::domain::{ModelKind, Phone};
-use crate::job::{Job, JobId, JobMessage};
+use crate::job::{Job, JobId, JobMessage, JobStatus};
 
 /// A registered user as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -404,6 +404,33 @@ pub trait ClientBounds: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// Where a job stands in its user's list, which runs newest first: by `created_at`, then
+/// `created_micros`, then id (descending). A page ends at a position; the next begins after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobPosition {
+    pub created_at: u64,
+    pub created_micros: u32,
+    pub id: JobId,
+}
+
+impl JobPosition {
+    pub fn of(job: &Job) -> Self {
+        Self {
+            created_at: job.created_at,
+            created_micros: job.created_micros,
+            id: job.id.clone(),
+        }
+    }
+}
+
+/// One page of a user's jobs ([`JobStore::list_page`]).
+#[derive(Debug, Clone, Default)]
+pub struct JobPage {
+    pub jobs: Vec<Job>,
+    /// Where the following page starts; `None` when this one is the last.
+    pub next: Option<JobPosition>,
+}
+
 /// Jobs, keyed by id, with a per-user index.
 #[async_trait]
 pub trait JobStore: Send + Sync {
@@ -417,8 +444,23 @@ pub trait JobStore: Send + Sync {
     /// workers that read the same revision only one can write. Returns whether it was written.
     async fn update(&self, job: &Job) -> Result<bool, StoreError>;
 
-    /// Removes a job (only to undo a creation whose message could not be queued).
+    /// Removes a job: its owner deleted it, or a creation whose message could not be queued is
+    /// undone. Removing a missing job is not an error.
     async fn delete(&self, id: &JobId) -> Result<(), StoreError>;
+
+    /// One page of `user_id`'s jobs, newest first ([`JobPosition`]'s order): at most `limit`,
+    /// those after `after` (from the newest without it), only those in `status` if given. The
+    /// page's `next` is where the following page starts, `None` once there is none, so the pages
+    /// hold every job exactly once. Read from the per-user index, never a scan of the table.
+    /// With `status`, a page may hold fewer than `limit` jobs and still have a `next` (the
+    /// adapter bounds what one page reads).
+    async fn list_page(
+        &self,
+        user_id: i64,
+        status: Option<JobStatus>,
+        after: Option<&JobPosition>,
+        limit: usize,
+    ) -> Result<JobPage, StoreError>;
 
     /// A user's jobs created at or after `since`, newest first, at most `limit`.
     async fn list_for_user(
@@ -500,10 +542,35 @@ pub fn slots_per_user(max: u32) -> u32 {
     if max >= 2 { 1 } else { max }
 }
 
-/// Input images and GIFs.
+/// How many recent durations of each model [`JobDurations`] keeps.
+pub const RECENT_DURATIONS: usize = 20;
+
+/// How long the recent jobs of each model took, from creation to their sticker: what a job in
+/// progress is told it still has (`eta_seconds`, [`crate::job::eta`]). One small record per model
+/// family, shared by every user.
+#[async_trait]
+pub trait JobDurations: Send + Sync {
+    /// Records that a job of `model` took `secs`; only the last [`RECENT_DURATIONS`] of the
+    /// model are kept. Concurrent records each keep their own place.
+    async fn record_duration(&self, model: ModelKind, secs: u64) -> Result<(), StoreError>;
+
+    /// The recent durations of each of `models` (in no particular order; none for a model
+    /// with no history), read together.
+    async fn recent_durations(
+        &self,
+        models: &[ModelKind],
+    ) -> Result<Vec<(ModelKind, Vec<u64>)>, StoreError>;
+}
+
+/// Input images, GIFs and their thumbnails.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError>;
+
+    /// Copies blob `from` to `to` inside the store (its bytes do not pass through this process
+    /// where the store can copy itself). `Ok(false)`, and nothing written, when there is no blob
+    /// `from`.
+    async fn copy(&self, from: &str, to: &str) -> Result<bool, StoreError>;
 
     /// The blob's bytes, or `None` when there is no such blob.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
@@ -568,4 +635,9 @@ pub fn input_key(job: &JobId, extension: &str) -> String {
 /// Blob key of a job's GIF.
 pub fn gif_key(job: &JobId) -> String {
     format!("gifs/{job}.gif")
+}
+
+/// Blob key of a job's thumbnail (a PNG beside the GIF).
+pub fn thumb_key(job: &JobId) -> String {
+    format!("thumbs/{job}.png")
 }

@@ -26,6 +26,8 @@ pub struct PortSet {
     pub clients: bool,
     pub jobs: bool,
     pub slots: bool,
+    /// The recent job durations (on the jobs table).
+    pub durations: bool,
     pub blobs: bool,
     pub queue: bool,
 }
@@ -37,6 +39,7 @@ impl PortSet {
         clients: true,
         jobs: true,
         slots: true,
+        durations: true,
         blobs: true,
         queue: true,
     };
@@ -53,7 +56,7 @@ pub struct StoreSettings {
     pub public_url: Option<String>,
     /// `EMO_USERS_TABLE` (users, the daily quota and the per-client bounds), with aws.
     pub users_table: Option<String>,
-    /// `EMO_JOBS_TABLE` (jobs and the task slots), with aws.
+    /// `EMO_JOBS_TABLE` (jobs, the task slots and the recent durations), with aws.
     pub jobs_table: Option<String>,
     /// `EMO_BUCKET`, with aws.
     pub bucket: Option<String>,
@@ -112,7 +115,10 @@ impl StoreSettings {
                 "EMO_USERS_TABLE",
                 ports.users || ports.quota || ports.clients,
             )?,
-            jobs_table: name("EMO_JOBS_TABLE", ports.jobs || ports.slots)?,
+            jobs_table: name(
+                "EMO_JOBS_TABLE",
+                ports.jobs || ports.slots || ports.durations,
+            )?,
             bucket: name("EMO_BUCKET", ports.blobs)?,
             queue_url: name("EMO_QUEUE_URL", ports.queue)?,
             retention: if ports.jobs {

@@ -7,12 +7,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    Allowance, BlobStore, ClientBound, ClientBounds, DailyQuota, Delivery, JobQueue, JobStore,
-    LoginAttempts, LoginCheck, StoreError, TaskSlots, User, UserStore,
+    Allowance, BlobStore, ClientBound, ClientBounds, DailyQuota, Delivery, JobDurations, JobPage,
+    JobPosition, JobQueue, JobStore, LoginAttempts, LoginCheck, StoreError, TaskSlots, User,
+    UserStore,
 };
 use crate::auth::LockoutPolicy;
 use crate::domain::{ModelKind, Phone};
-use crate::job::{Job, JobId};
+use crate::job::{Job, JobId, JobStatus};
 
 /// A port this process was not configured with; `what` names it and its setting.
 pub struct Unconfigured(pub &'static str);
@@ -107,7 +108,29 @@ impl JobStore for Unconfigured {
     async fn list_for_user(&self, _: i64, _: u64, _: usize) -> Result<Vec<Job>, StoreError> {
         self.err()
     }
+    async fn list_page(
+        &self,
+        _: i64,
+        _: Option<JobStatus>,
+        _: Option<&JobPosition>,
+        _: usize,
+    ) -> Result<JobPage, StoreError> {
+        self.err()
+    }
     async fn list_unattended(&self, _: u64, _: usize) -> Result<Vec<Job>, StoreError> {
+        self.err()
+    }
+}
+
+#[async_trait]
+impl JobDurations for Unconfigured {
+    async fn record_duration(&self, _: ModelKind, _: u64) -> Result<(), StoreError> {
+        self.err()
+    }
+    async fn recent_durations(
+        &self,
+        _: &[ModelKind],
+    ) -> Result<Vec<(ModelKind, Vec<u64>)>, StoreError> {
         self.err()
     }
 }
@@ -151,6 +174,9 @@ impl TaskSlots for Unconfigured {
 #[async_trait]
 impl BlobStore for Unconfigured {
     async fn put(&self, _: &str, _: Vec<u8>, _: &str) -> Result<(), StoreError> {
+        self.err()
+    }
+    async fn copy(&self, _: &str, _: &str) -> Result<bool, StoreError> {
         self.err()
     }
     async fn get(&self, _: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -48,6 +48,12 @@ pub enum ApiError {
     Form(FormError),
     /// 401 with this message.
     Unauthorized(&'static str),
+    /// 404 with this message: no such thing for this user (another user's answers the same).
+    NotFound(String),
+    /// 409 with this message: the thing is not in a state that allows this yet.
+    Conflict(String),
+    /// 410 with this message: what this needs is gone for good.
+    Gone(String),
     /// 429 with this message: over an allowance or locked out; nothing was stored or spent.
     TooMany(String),
     /// 429 with this message and a `Retry-After` of this many seconds (at least 1): over a bound
@@ -70,6 +76,9 @@ impl ApiError {
                 envelope.error(StatusCode::BAD_REQUEST, &message)
             }
             ApiError::Unauthorized(m) => envelope.error(StatusCode::UNAUTHORIZED, m),
+            ApiError::NotFound(m) => envelope.error(StatusCode::NOT_FOUND, &m),
+            ApiError::Conflict(m) => envelope.error(StatusCode::CONFLICT, &m),
+            ApiError::Gone(m) => envelope.error(StatusCode::GONE, &m),
             ApiError::TooMany(m) => envelope.error(StatusCode::TOO_MANY_REQUESTS, &m),
             ApiError::TooManyUntil {
                 message,

@@ -7,6 +7,7 @@
 //!             ── DashScope create ──> Generating (task_id, RUNNING) + Poll 1 (delayed)
 //!             ── no clear answer ──> Submitting until the window closes, then the task list:
 //!                one task → adopted (Generating); none → Queued again; several → FAILED
+//! Cancel: a deleted job's task ── DashScope cancel (PENDING only) ──> done (see [`cancel`])
 //! Poll n: Generating ── task PENDING/RUNNING ──> Poll n+1 (delayed)
 //!                    ── task SUCCEEDED ──claim (lease)──> Transcoding: download, ffmpeg, gifski,
 //!                                                        GIF to the blob store ──> SUCCEEDED
@@ -22,6 +23,7 @@
 //! Lambda. The Lambda ([`handle_sqs_event`]) and `emo-local`'s worker loop share [`handle`] and
 //! [`reschedule`]; lost messages are found again by the sweep ([`crate::job::sweep`]).
 
+mod cancel;
 pub mod settings;
 mod steps;
 
@@ -121,6 +123,13 @@ pub async fn handle(
     };
     let job_id = message.job_id().clone();
     state.refresh_secrets_if_due().await;
+    if let JobMessage::Cancel { task_id, .. } = &message {
+        // The job is gone already: the message carries what is needed.
+        let span = tracing::info_span!("job", job_id = %job_id, task_id = %task_id, receive_count);
+        return cancel::cancel(worker, task_id, receive_count, time)
+            .instrument(span)
+            .await;
+    }
     let job = match state.jobs.get(&job_id).await {
         Ok(Some(job)) => job,
         Ok(None) => {
@@ -157,13 +166,19 @@ pub async fn handle(
                 Err(Later(why)) => Disposition::Later(why),
             };
         }
+        let as_read = job.clone();
         let job_for_failing = (receive_count == last).then(|| job.clone());
         let outcome = match message {
             JobMessage::Start { .. } => steps::start(state, worker, job, time).await,
             JobMessage::Poll { seq, .. } => steps::poll(state, worker, job, seq, time).await,
+            JobMessage::Cancel { .. } => unreachable!("handled before the job is read"),
         };
         match (outcome, job_for_failing) {
             (Ok(()), _) => Disposition::Done,
+            // The step could not write because its job was deleted meanwhile: nothing to retry.
+            (Err(_), _) if crate::job::delete::clean_up_if_gone(state, &as_read).await => {
+                Disposition::Done
+            }
             (Err(Later(why)), Some(job)) => {
                 tracing::error!(error = %why, "the last try failed too; giving the job up");
                 // The step may have written the job meanwhile; `fail` reads it again then.

@@ -107,7 +107,7 @@ pub(super) async fn start(
         job_id: job.id.clone(),
     };
     match job.stage {
-        Stage::Queued => {}
+        Stage::Queued | Stage::Describing => {}
         // The window of the submit in hand closes at `lease_until`: wait it out.
         Stage::Submitting if job.lease_until >= now => {
             return look_again_after_lease(state, &job, &again, now).await;
@@ -199,6 +199,10 @@ async fn describe(
     if job.described_prompt.is_some() {
         return Ok(Some(job));
     }
+    // Shown as `describing` while Qwen is asked.
+    let Some(job) = save(state, job.describing()).await? else {
+        return Err(Later("the job changed while describing it".into()));
+    };
     let described = bounded(
         time.deadline,
         worker.dashscope.describe_character(role, source.as_deref()),
@@ -271,7 +275,12 @@ async fn submit(state: &AppState, worker: &Worker, job: Job, time: StepTime) -> 
         } => {
             bounded(
                 end,
-                dashscope.create_text_to_video(prompt, negative_prompt.as_deref(), size.as_str()),
+                dashscope.create_text_to_video_seeded(
+                    prompt,
+                    negative_prompt.as_deref(),
+                    size.as_str(),
+                    job.seed,
+                ),
             )
             .await
         }
@@ -291,11 +300,12 @@ async fn submit(state: &AppState, worker: &Worker, job: Job, time: StepTime) -> 
             };
             bounded(
                 end,
-                dashscope.create_image_to_video(
+                dashscope.create_image_to_video_seeded(
                     prompt,
                     negative_prompt.as_deref(),
                     &uri,
                     resolution.as_str(),
+                    job.seed,
                 ),
             )
             .await
@@ -305,7 +315,7 @@ async fn submit(state: &AppState, worker: &Worker, job: Job, time: StepTime) -> 
             let prompt = character_prompt(&description, action);
             bounded(
                 end,
-                dashscope.create_text_to_video(&prompt, None, size.as_str()),
+                dashscope.create_text_to_video_seeded(&prompt, None, size.as_str(), job.seed),
             )
             .await
         }
@@ -315,11 +325,12 @@ async fn submit(state: &AppState, worker: &Worker, job: Job, time: StepTime) -> 
             tracing::Span::current().record("task_id", task_id.as_str());
             tracing::info!("DashScope task created");
             let described = job.described_prompt.clone();
-            let saved = save(state, job.submitted(task_id, described)).await;
+            let saved = save(state, job.submitted(task_id.clone(), described)).await;
             release_create_lock(state, &job, true).await;
             if saved?.is_none() {
-                // Only possible if another writer ended the job meanwhile (its deadline).
+                // Another writer ended the job meanwhile (its deadline), or its owner deleted it.
                 tracing::error!("lost the job after creating its task");
+                super::cancel::abandon_if_orphaned(state, worker, &job, &task_id).await;
                 return Ok(());
             }
             let msg = JobMessage::Poll {
@@ -504,7 +515,7 @@ pub(super) async fn poll(
             };
             return transcode(state, worker, claimed, None, time).await;
         }
-        Stage::Queued | Stage::Submitting | Stage::Done => return Ok(()),
+        Stage::Queued | Stage::Describing | Stage::Submitting | Stage::Done => return Ok(()),
     }
     let task_id = job.task_id.clone().unwrap_or_default();
     let task = match bounded(time.deadline, worker.dashscope.query_task(&task_id)).await {
@@ -634,15 +645,17 @@ async fn transcode(
         .blobs
         .put(&key, sticker.gif.clone(), "image/gif")
         .await?;
+    let thumb_key = crate::gif::thumbnail::store(state.blobs.as_ref(), &job.id, &sticker.gif).await;
     let done = job.succeeded(StickerFile {
         key,
         bytes: sticker.gif.len() as u64,
         width: sticker.width,
         height: sticker.height,
+        thumb_key,
     });
-    if save(state, done).await?.is_none() {
+    let Some(done) = save(state, done).await? else {
         return Err(Later("the job changed while transcoding".into()));
-    }
+    };
     tracing::info!(
         bytes = sticker.gif.len(),
         frames = sticker.frames,
@@ -651,7 +664,7 @@ async fn transcode(
         passes = sticker.passes,
         "job SUCCEEDED"
     );
-    lifecycle::remove_input(state, &job).await;
+    crate::job::eta::record(state, &done).await;
     Ok(())
 }
 

@@ -108,6 +108,23 @@ async fn a_deleted_blob_is_gone_and_deleting_a_missing_one_is_fine(blobs: Arc<dy
     blobs.delete("never/stored.gif").await.unwrap();
 }
 
+async fn a_copy_holds_the_same_bytes_and_a_missing_source_copies_nothing(
+    blobs: Arc<dyn BlobStore>,
+) {
+    let from = "inputs/job_0123456789abcdef01234567.png";
+    let to = "inputs/job_76543210fedcba9876543210.png";
+    let big = payload(1 << 20);
+    blobs.put(from, big.clone(), "image/png").await.unwrap();
+    assert!(blobs.copy(from, to).await.unwrap());
+    assert_eq!(blobs.get(to).await.unwrap(), Some(big.clone()));
+    // The copy is its own: removing the original leaves it.
+    blobs.delete(from).await.unwrap();
+    assert_eq!(blobs.get(to).await.unwrap(), Some(big));
+    let nowhere = "inputs/job_000000000000000000000000.png";
+    assert!(!blobs.copy(from, nowhere).await.unwrap());
+    assert_eq!(blobs.get(nowhere).await.unwrap(), None);
+}
+
 /// The `expires` and `signature` query parameters of a local URL.
 fn local_params(url: &Url) -> (u64, String) {
     let get = |name: &str| {
@@ -315,6 +332,7 @@ contract!(
         putting_a_key_again_replaces_its_bytes,
         getting_a_missing_blob_finds_nothing,
         a_deleted_blob_is_gone_and_deleting_a_missing_one_is_fine,
+        a_copy_holds_the_same_bytes_and_a_missing_source_copies_nothing,
     ],
     local: [
         a_url_names_the_public_base_and_a_signature_that_verifies,

@@ -8,11 +8,11 @@ use emo::job::transitions::StickerFile;
 use emo::job::{Job, JobId, JobRequest, JobStatus, Stage};
 use emo::store::aws::DynamoJobStore;
 use emo::store::local::{LocalDb, LocalJobStore};
-use emo::store::{JobStore, StoreError, TaskSlots};
+use emo::store::{JobDurations, JobPosition, JobStore, RECENT_DURATIONS, StoreError, TaskSlots};
 
-/// The two job ports one adapter serves.
-trait Jobs: JobStore + TaskSlots {}
-impl<T: JobStore + TaskSlots> Jobs for T {}
+/// The job ports one adapter serves.
+trait Jobs: JobStore + TaskSlots + JobDurations {}
+impl<T: JobStore + TaskSlots + JobDurations> Jobs for T {}
 
 use crate::harness::{emulator, unique_name};
 
@@ -53,7 +53,10 @@ fn finished_image_job() -> Job {
         bytes: 1_234_567,
         width: 480,
         height: 270,
+        thumb_key: Some(format!("thumbs/{}.png", created.id)),
     });
+    job.created_micros = 123_450;
+    job.seed = Some(2_147_483_647);
     assert_eq!((job.status, job.stage), (JobStatus::Succeeded, Stage::Done));
     job.rev = 7;
     job.updated_at = 1_764_000_321;
@@ -97,6 +100,9 @@ async fn a_created_job_reads_back_with_every_field(jobs: Arc<dyn Jobs>) {
             && got.gif_bytes.is_none()
             && got.gif_width.is_none()
             && got.gif_height.is_none()
+            && got.thumb_key.is_none()
+            && got.seed.is_none()
+            && got.created_micros == 0
             && got.error_message.is_none(),
         "{got:?}"
     );
@@ -249,6 +255,162 @@ async fn a_users_list_is_theirs_only_newest_first_within_since_and_limit(jobs: A
     assert_eq!(
         times(jobs.list_for_user(8, 0, 100).await.unwrap()),
         [600, 300, 150]
+    );
+}
+
+/// Every page of `user_id`'s list (in `status` if given), `limit` at a time, from the start.
+async fn all_pages(
+    jobs: &dyn Jobs,
+    user_id: i64,
+    status: Option<JobStatus>,
+    limit: usize,
+) -> Vec<Vec<JobId>> {
+    let mut pages = Vec::new();
+    let mut after: Option<JobPosition> = None;
+    loop {
+        let page = jobs
+            .list_page(user_id, status, after.as_ref(), limit)
+            .await
+            .unwrap();
+        assert!(page.jobs.len() <= limit, "{} > {limit}", page.jobs.len());
+        assert!(page.jobs.iter().all(|j| j.user_id == user_id));
+        pages.push(page.jobs.iter().map(|j| j.id.clone()).collect());
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return pages,
+        }
+        assert!(pages.len() < 100, "the pages never end");
+    }
+}
+
+async fn pages_hold_each_of_a_users_jobs_once_newest_first_to_the_microsecond(jobs: Arc<dyn Jobs>) {
+    const ME: i64 = 11;
+    // Three in one second, told apart by their microseconds (one written before microseconds
+    // were kept: 0), stored out of order; two more seconds; another user's in between.
+    let mut mine = Vec::new();
+    for (secs, micros) in [
+        (1_764_000_100, 500_000),
+        (1_764_000_100, 0),
+        (1_764_000_200, 7),
+        (1_764_000_100, 999_999),
+        (1_764_000_000, 120_000),
+        (1_764_000_100, 12),
+    ] {
+        let mut job = text_job(ME, secs);
+        job.created_micros = micros;
+        jobs.create(&job).await.unwrap();
+        let mut other = text_job(ME + 1, secs);
+        other.created_micros = micros;
+        jobs.create(&other).await.unwrap();
+        mine.push(job);
+    }
+    mine.sort_by_key(|j| std::cmp::Reverse((j.created_at, j.created_micros)));
+    let newest_first: Vec<JobId> = mine.iter().map(|j| j.id.clone()).collect();
+    for limit in [1, 2, 4, 6, 50] {
+        let pages = all_pages(jobs.as_ref(), ME, None, limit).await;
+        let seen: Vec<JobId> = pages.concat();
+        assert_eq!(seen, newest_first, "pages of {limit}");
+        // Only the last page may be short (and then it says there is no next).
+        assert!(pages[..pages.len() - 1].iter().all(|p| p.len() == limit));
+    }
+    // A page after a given job starts just after it.
+    let third = JobPosition::of(&mine[2]);
+    let rest = jobs.list_page(ME, None, Some(&third), 50).await.unwrap();
+    let ids: Vec<JobId> = rest.jobs.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(ids, newest_first[3..]);
+    assert!(rest.next.is_none());
+    // Jobs read back whole, their microseconds included.
+    assert_eq!(rest.jobs[0], mine[3]);
+    // Nobody's list is empty; a limit of 0 reads nothing.
+    assert!(
+        jobs.list_page(99, None, None, 20)
+            .await
+            .unwrap()
+            .jobs
+            .is_empty()
+    );
+    assert!(
+        jobs.list_page(ME, None, None, 0)
+            .await
+            .unwrap()
+            .jobs
+            .is_empty()
+    );
+}
+
+async fn a_status_filter_pages_through_the_jobs_in_that_status_only(jobs: Arc<dyn Jobs>) {
+    const ME: i64 = 21;
+    let mut failed = Vec::new();
+    // 130 jobs, three of them FAILED, so a filtered page has to read past many others.
+    for i in 0..130u64 {
+        let mut job = text_job(ME, 1_764_000_000 + i);
+        if i % 50 == 7 {
+            job = job.failed("不行");
+            failed.push(job.id.clone());
+        } else if i % 2 == 0 {
+            job = job.submitted(format!("task-{i}"), None);
+        }
+        jobs.create(&job).await.unwrap();
+    }
+    failed.reverse();
+    let pages = all_pages(jobs.as_ref(), ME, Some(JobStatus::Failed), 2).await;
+    assert_eq!(pages.concat(), failed);
+    let running = all_pages(jobs.as_ref(), ME, Some(JobStatus::Running), 50).await;
+    assert_eq!(running.concat().len(), 65);
+    let pending = all_pages(jobs.as_ref(), ME, Some(JobStatus::Pending), 50).await;
+    assert_eq!(pending.concat().len(), 62);
+    let succeeded = all_pages(jobs.as_ref(), ME, Some(JobStatus::Succeeded), 50).await;
+    assert!(succeeded.concat().is_empty());
+}
+
+async fn recent_durations_keep_the_last_of_each_model(jobs: Arc<dyn Jobs>) {
+    assert!(
+        jobs.recent_durations(&[ModelKind::T2v, ModelKind::I2v])
+            .await
+            .unwrap()
+            .is_empty(),
+        "no history yet"
+    );
+    for secs in 1..=(RECENT_DURATIONS as u64 + 5) {
+        jobs.record_duration(ModelKind::T2v, secs).await.unwrap();
+    }
+    jobs.record_duration(ModelKind::I2v, 40).await.unwrap();
+    let mut found = jobs
+        .recent_durations(&[ModelKind::T2v, ModelKind::I2v])
+        .await
+        .unwrap();
+    found.sort_by_key(|(m, _)| m.as_str());
+    for (_, secs) in &mut found {
+        secs.sort_unstable();
+    }
+    let last_of_t2v: Vec<u64> = (6..=RECENT_DURATIONS as u64 + 5).collect();
+    assert_eq!(
+        found,
+        vec![(ModelKind::I2v, vec![40]), (ModelKind::T2v, last_of_t2v)]
+    );
+    assert_eq!(
+        jobs.recent_durations(&[ModelKind::I2v]).await.unwrap(),
+        vec![(ModelKind::I2v, vec![40])]
+    );
+    assert!(jobs.recent_durations(&[]).await.unwrap().is_empty());
+}
+
+async fn durations_recorded_at_once_each_keep_their_place(jobs: Arc<dyn Jobs>) {
+    let records = (0..RECENT_DURATIONS as u64)
+        .map(|secs| {
+            let jobs = jobs.clone();
+            tokio::spawn(async move { jobs.record_duration(ModelKind::I2v, 100 + secs).await })
+        })
+        .collect::<Vec<_>>();
+    for r in records {
+        r.await.unwrap().unwrap();
+    }
+    let found = jobs.recent_durations(&[ModelKind::I2v]).await.unwrap();
+    let mut secs = found[0].1.clone();
+    secs.sort_unstable();
+    assert_eq!(
+        secs,
+        (100..100 + RECENT_DURATIONS as u64).collect::<Vec<_>>()
     );
 }
 
@@ -513,6 +675,10 @@ contract!(
     a_deleted_job_is_gone_and_deleting_it_again_is_fine,
     getting_a_missing_job_finds_nothing,
     a_users_list_is_theirs_only_newest_first_within_since_and_limit,
+    pages_hold_each_of_a_users_jobs_once_newest_first_to_the_microsecond,
+    a_status_filter_pages_through_the_jobs_in_that_status_only,
+    recent_durations_keep_the_last_of_each_model,
+    durations_recorded_at_once_each_keep_their_place,
     task_slots_admit_at_most_max_jobs_and_free_up_on_release_or_expiry,
     simultaneous_jobs_never_hold_more_slots_than_max,
     one_user_holds_one_slot_of_a_model_however_many_jobs_they_queue,

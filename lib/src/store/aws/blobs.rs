@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 
@@ -58,6 +59,30 @@ impl BlobStore for S3BlobStore {
             .await
             .map_err(|e| sdk_err("PutObject", e))?;
         Ok(())
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<bool, StoreError> {
+        // Keys are ours (`inputs/<job>.<ext>`): nothing in them needs escaping in the source.
+        let res = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .copy_source(format!("{}/{from}", self.bucket))
+            .key(to)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = e.into_service_error();
+                // A missing source is NoSuchKey (404) to a role that may list the prefix.
+                if e.code() == Some("NoSuchKey") {
+                    Ok(false)
+                } else {
+                    Err(sdk_err("CopyObject", e).into())
+                }
+            }
+        }
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

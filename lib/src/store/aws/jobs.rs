@@ -1,15 +1,21 @@
 //! Jobs table layout: partition key `id` (S); the whole job as attributes (serde_dynamo); TTL
 //! attribute `expires_at`; two global secondary indexes:
 //!
-//! - `by_user` on `user_id` (N) and `created_at` (N): a user's jobs, newest first;
+//! - `by_user` on `user_id` (N) and `created_at` (N): a user's jobs, newest first. The item's
+//!   `created_at` carries the job's microseconds as a fraction (`1764000000.123456`; DynamoDB
+//!   numbers are decimal), so two jobs made in one second sort in the order they were made; the
+//!   job reads back its whole seconds (the fraction is its `created_micros`). Items written before
+//!   have whole seconds, which sort before every fraction of their second: no migration;
 //! - `by_unattended` on `in_progress` (S, always `"1"`) and `unattended_since` (N, the job's
 //!   `updated_at`): sparse, since both attributes are written only while the job is in progress,
 //!   so it holds just the jobs the sweep may have to look at, oldest write first.
 //!
 //! The same table holds the DashScope task slots (`SLOT#<model>#<n>`: `holder`, `user_id`, `until`),
 //! one marker per user holding a slot (`SLOTUSER#<model>#<user id>`: `holder`, `until`), and the
-//! per-model create locks (`CREATE#<model>`: `holder`, `free_at`); none of them has the indexes'
-//! attributes.
+//! per-model create locks (`CREATE#<model>`: `holder`, `free_at`), and each model's recent job
+//! durations (`DURATIONS#<model>`: a counter `n` and a map `d` of the last
+//! [`RECENT_DURATIONS`] in seconds, slot `n % RECENT_DURATIONS` written last); none of them has
+//! the indexes' attributes.
 
 use std::collections::HashMap;
 
@@ -17,14 +23,23 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
+    TransactWriteItem,
 };
 
 use super::sdk_err;
 use super::users::cancellation_codes;
 use crate::domain::ModelKind;
-use crate::job::{Job, JobId};
-use crate::store::{CREATE_GAP_SECS, JobStore, StoreError, TaskSlots, slots_per_user};
+use crate::job::{Job, JobId, JobStatus};
+use crate::store::{
+    CREATE_GAP_SECS, JobDurations, JobPage, JobPosition, JobStore, RECENT_DURATIONS, StoreError,
+    TaskSlots, slots_per_user,
+};
+
+/// With a status filter, how many index items one Query reads (DynamoDB filters after reading),
+/// and how many Queries one page makes at most: a page reads at most 500 of the user's jobs.
+const FILTERED_QUERY_ITEMS: usize = 100;
+const MAX_PAGE_QUERIES: usize = 5;
 
 /// The per-user index's name, as the template declares it.
 pub const USER_INDEX: &str = "by_user";
@@ -109,6 +124,10 @@ impl DynamoJobStore {
         let mut item: HashMap<String, AttributeValue> =
             serde_dynamo::to_item(job).map_err(anyhow::Error::from)?;
         item.insert(
+            "created_at".into(),
+            AttributeValue::N(order_value(job.created_at, job.created_micros)),
+        );
+        item.insert(
             "expires_at".into(),
             AttributeValue::N((job.created_at + self.retention_secs).to_string()),
         );
@@ -123,8 +142,48 @@ impl DynamoJobStore {
     }
 }
 
-fn from_item(item: HashMap<String, AttributeValue>) -> Result<Job, StoreError> {
+fn from_item(mut item: HashMap<String, AttributeValue>) -> Result<Job, StoreError> {
+    // The index's fraction of a second is the job's `created_micros`, kept on its own too.
+    if let Some(AttributeValue::N(n)) = item.get("created_at")
+        && let Some((secs, _)) = n.split_once('.')
+    {
+        let secs = secs.to_owned();
+        item.insert("created_at".into(), AttributeValue::N(secs));
+    }
     Ok(serde_dynamo::from_item(item).map_err(anyhow::Error::from)?)
+}
+
+/// The `created_at` of the item: whole seconds, and the microseconds as a decimal fraction.
+fn order_value(secs: u64, micros: u32) -> String {
+    if micros == 0 {
+        secs.to_string()
+    } else {
+        format!("{secs}.{micros:06}")
+    }
+}
+
+/// The position an index key (a Query's `LastEvaluatedKey`) stands for.
+fn position_of_key(key: &HashMap<String, AttributeValue>) -> Result<JobPosition, StoreError> {
+    let bad = || StoreError::Unavailable(anyhow::anyhow!("a by_user key is not a job's"));
+    let id = match key.get("id") {
+        Some(AttributeValue::S(id)) => JobId::parse(id).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    let Some(AttributeValue::N(n)) = key.get("created_at") else {
+        return Err(bad());
+    };
+    let (secs, fraction) = n.split_once('.').unwrap_or((n, ""));
+    // DynamoDB drops a fraction's trailing zeros: `.12345` is 123450 microseconds.
+    let digits: String = fraction
+        .chars()
+        .chain(std::iter::repeat('0'))
+        .take(6)
+        .collect();
+    Ok(JobPosition {
+        created_at: secs.parse().map_err(|_| bad())?,
+        created_micros: digits.parse().map_err(|_| bad())?,
+        id,
+    })
 }
 
 #[async_trait]
@@ -193,6 +252,7 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn delete(&self, id: &JobId) -> Result<(), StoreError> {
+        // Unconditional: a worker's write racing it finds no revision to write over.
         self.client
             .delete_item()
             .table_name(&self.table)
@@ -240,6 +300,74 @@ impl JobStore for DynamoJobStore {
         }
     }
 
+    async fn list_page(
+        &self,
+        user_id: i64,
+        status: Option<JobStatus>,
+        after: Option<&JobPosition>,
+        limit: usize,
+    ) -> Result<JobPage, StoreError> {
+        if limit == 0 {
+            return Ok(JobPage::default());
+        }
+        let mut start = after.map(|p| {
+            HashMap::from([
+                ("id".to_owned(), AttributeValue::S(p.id.to_string())),
+                ("user_id".to_owned(), AttributeValue::N(user_id.to_string())),
+                (
+                    "created_at".to_owned(),
+                    AttributeValue::N(order_value(p.created_at, p.created_micros)),
+                ),
+            ])
+        });
+        let mut jobs = Vec::new();
+        // One more than the page, to know whether another follows without reading it.
+        for _ in 0..MAX_PAGE_QUERIES {
+            let wanted = match status {
+                None => limit + 1 - jobs.len(),
+                Some(_) => FILTERED_QUERY_ITEMS,
+            };
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(USER_INDEX)
+                .key_condition_expression("user_id = :u")
+                .expression_attribute_values(":u", AttributeValue::N(user_id.to_string()))
+                .scan_index_forward(false)
+                .limit(wanted.min(1000) as i32)
+                .set_exclusive_start_key(start);
+            if let Some(status) = status {
+                query = query
+                    .filter_expression("#status = :status")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(
+                        ":status",
+                        AttributeValue::S(status.as_str().to_owned()),
+                    );
+            }
+            let out = query
+                .send()
+                .await
+                .map_err(|e| sdk_err("Query (a page of a user's jobs)", e))?;
+            for item in out.items.unwrap_or_default() {
+                jobs.push(from_item(item)?);
+            }
+            start = out.last_evaluated_key;
+            if jobs.len() > limit {
+                jobs.truncate(limit);
+                let next = jobs.last().map(JobPosition::of);
+                return Ok(JobPage { jobs, next });
+            }
+            if start.is_none() {
+                return Ok(JobPage { jobs, next: None });
+            }
+        }
+        // The page read what it may: the next one goes on after the last item read.
+        let next = start.as_ref().map(position_of_key).transpose()?;
+        Ok(JobPage { jobs, next })
+    }
+
     async fn list_unattended(&self, before: u64, limit: usize) -> Result<Vec<Job>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
@@ -261,6 +389,89 @@ impl JobStore for DynamoJobStore {
             .into_iter()
             .map(from_item)
             .collect()
+    }
+}
+
+fn durations_key(model: ModelKind) -> AttributeValue {
+    AttributeValue::S(format!("DURATIONS#{}", model.as_str()))
+}
+
+#[async_trait]
+impl JobDurations for DynamoJobStore {
+    async fn record_duration(&self, model: ModelKind, secs: u64) -> Result<(), StoreError> {
+        // Takes the next slot number atomically (creating the record the first time), then
+        // writes the duration in that slot: concurrent records never share a slot.
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", durations_key(model))
+            .update_expression("SET d = if_not_exists(d, :empty) ADD n :one")
+            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| sdk_err("UpdateItem (duration counter)", e))?;
+        let n: u64 = match out.attributes.as_ref().and_then(|a| a.get("n")) {
+            Some(AttributeValue::N(n)) => n.parse().map_err(anyhow::Error::from)?,
+            _ => return Err(anyhow::anyhow!("the duration counter came back without n").into()),
+        };
+        let slot = (n.saturating_sub(1) % RECENT_DURATIONS as u64).to_string();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", durations_key(model))
+            .update_expression("SET d.#slot = :secs")
+            .expression_attribute_names("#slot", slot)
+            .expression_attribute_values(":secs", AttributeValue::N(secs.to_string()))
+            .send()
+            .await
+            .map_err(|e| sdk_err("UpdateItem (duration)", e))?;
+        Ok(())
+    }
+
+    async fn recent_durations(
+        &self,
+        models: &[ModelKind],
+    ) -> Result<Vec<(ModelKind, Vec<u64>)>, StoreError> {
+        if models.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut keys = KeysAndAttributes::builder().projection_expression("id, d");
+        for model in models {
+            keys = keys.keys(HashMap::from([("id".to_owned(), durations_key(*model))]));
+        }
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys.build().map_err(anyhow::Error::from)?)
+            .send()
+            .await
+            .map_err(|e| sdk_err("BatchGetItem (durations)", e))?;
+        let mut found = Vec::new();
+        for item in out
+            .responses
+            .and_then(|mut r| r.remove(&self.table))
+            .unwrap_or_default()
+        {
+            let model = models
+                .iter()
+                .copied()
+                .find(|m| item.get("id") == Some(&durations_key(*m)));
+            let (Some(model), Some(AttributeValue::M(d))) = (model, item.get("d")) else {
+                continue;
+            };
+            let secs = d
+                .values()
+                .filter_map(|v| match v {
+                    AttributeValue::N(n) => n.parse().ok(),
+                    _ => None,
+                })
+                .collect();
+            found.push((model, secs));
+        }
+        Ok(found)
     }
 }
 

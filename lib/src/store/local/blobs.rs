@@ -109,6 +109,30 @@ impl BlobStore for LocalBlobStore {
         Ok(())
     }
 
+    async fn copy(&self, from: &str, to: &str) -> Result<bool, StoreError> {
+        let (from, to) = (self.path(from)?, self.path(to)?);
+        Ok(
+            tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
+                let dir = to.parent().context("blob path has no folder")?;
+                std::fs::create_dir_all(dir)?;
+                // Copied aside and renamed, as a put writes.
+                let tmp = dir.join(format!(".{}.tmp", hex::encode(rand::random::<[u8; 6]>())));
+                match std::fs::copy(&from, &tmp) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        let _ = std::fs::remove_file(&tmp);
+                        return Ok(false);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                std::fs::rename(&tmp, &to)?;
+                Ok(true)
+            })
+            .await
+            .context("blob copy task panicked")??,
+        )
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.path(key)?;
         match tokio::fs::read(&path).await {

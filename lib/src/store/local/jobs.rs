@@ -3,11 +3,15 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::LocalDb;
 use crate::domain::ModelKind;
-use crate::job::{Job, JobId};
-use crate::store::{CREATE_GAP_SECS, JobStore, StoreError, TaskSlots, slots_per_user};
+use crate::job::{Job, JobId, JobStatus};
+use crate::store::{
+    CREATE_GAP_SECS, JobDurations, JobPage, JobPosition, JobStore, RECENT_DURATIONS, StoreError,
+    TaskSlots, slots_per_user,
+};
 
-/// [`JobStore`] on the embedded database: the job as JSON, with its id, owner, time and revision
-/// in columns for the conditional writes and the per-user index.
+/// [`JobStore`] on the embedded database: the job as JSON, with its id, owner, time (seconds and
+/// microseconds) and revision in columns for the conditional writes and the per-user index; the
+/// recent durations of each model in `job_durations`.
 #[derive(Clone)]
 pub struct LocalJobStore {
     db: LocalDb,
@@ -32,10 +36,11 @@ fn decode(data: String) -> anyhow::Result<Job> {
 impl JobStore for LocalJobStore {
     async fn create(&self, job: &Job) -> Result<(), StoreError> {
         let data = serde_json::to_string(job).map_err(anyhow::Error::from)?;
-        let (id, user, created, rev, since) = (
+        let (id, user, created, micros, rev, since) = (
             job.id.to_string(),
             job.user_id,
             job.created_at as i64,
+            job.created_micros,
             job.rev as i64,
             unattended_since(job),
         );
@@ -43,10 +48,11 @@ impl JobStore for LocalJobStore {
             .db
             .call(move |conn| {
                 Ok(conn.execute(
-                    "INSERT INTO jobs (id, user_id, created_at, rev, data, unattended_since)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                    "INSERT INTO jobs
+                       (id, user_id, created_at, created_micros, rev, data, unattended_since)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT (id) DO NOTHING",
-                    params![id, user, created, rev, data, since],
+                    params![id, user, created, micros, rev, data, since],
                 )?)
             })
             .await?;
@@ -123,6 +129,57 @@ impl JobStore for LocalJobStore {
             .collect::<anyhow::Result<_>>()?)
     }
 
+    async fn list_page(
+        &self,
+        user_id: i64,
+        status: Option<JobStatus>,
+        after: Option<&JobPosition>,
+        limit: usize,
+    ) -> Result<JobPage, StoreError> {
+        let after = after.map(|p| (p.created_at as i64, p.created_micros, p.id.to_string()));
+        let status = status.map(|s| s.as_str());
+        let rows = self
+            .db
+            .call(move |conn| {
+                let mut sql = String::from("SELECT data FROM jobs WHERE user_id = ?1");
+                if after.is_some() {
+                    sql.push_str(" AND (created_at, created_micros, id) < (?2, ?3, ?4)");
+                }
+                if status.is_some() {
+                    sql.push_str(" AND json_extract(data, '$.status') = ?5");
+                }
+                sql.push_str(" ORDER BY created_at DESC, created_micros DESC, id DESC LIMIT ?6");
+                let (secs, micros, id) = after.unwrap_or_default();
+                let mut stmt = conn.prepare_cached(&sql)?;
+                // One more than the page, to know whether another follows.
+                let mut rows = stmt.query(params![
+                    user_id,
+                    secs,
+                    micros,
+                    id,
+                    status.unwrap_or_default(),
+                    (limit + 1) as i64
+                ])?;
+                let mut found = Vec::new();
+                while let Some(row) = rows.next()? {
+                    found.push(row.get::<_, String>(0)?);
+                }
+                Ok(found)
+            })
+            .await?;
+        let mut jobs = rows
+            .into_iter()
+            .map(decode)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let next = if jobs.len() > limit {
+            jobs.truncate(limit);
+            jobs.last().map(JobPosition::of)
+        } else {
+            None
+        };
+        Ok(JobPage { jobs, next })
+    }
+
     async fn list_unattended(&self, before: u64, limit: usize) -> Result<Vec<Job>, StoreError> {
         let rows = self
             .db
@@ -143,6 +200,56 @@ impl JobStore for LocalJobStore {
             .into_iter()
             .map(decode)
             .collect::<anyhow::Result<_>>()?)
+    }
+}
+
+#[async_trait]
+impl JobDurations for LocalJobStore {
+    async fn record_duration(&self, model: ModelKind, secs: u64) -> Result<(), StoreError> {
+        let model = model.as_str();
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.execute(
+                    "INSERT INTO job_durations (model, secs) VALUES (?1, ?2)",
+                    params![model, secs as i64],
+                )?;
+                tx.execute(
+                    "DELETE FROM job_durations WHERE model = ?1 AND n <= (
+                       SELECT n FROM job_durations WHERE model = ?1
+                       ORDER BY n DESC LIMIT 1 OFFSET ?2)",
+                    params![model, RECENT_DURATIONS as i64],
+                )?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn recent_durations(
+        &self,
+        models: &[ModelKind],
+    ) -> Result<Vec<(ModelKind, Vec<u64>)>, StoreError> {
+        let models = models.to_vec();
+        Ok(self
+            .db
+            .call(move |conn| {
+                let mut stmt =
+                    conn.prepare_cached("SELECT secs FROM job_durations WHERE model = ?1")?;
+                let mut found = Vec::new();
+                for model in models {
+                    let secs = stmt
+                        .query_map([model.as_str()], |r| r.get::<_, i64>(0))?
+                        .map(|s| s.map(|s| s as u64))
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    if !secs.is_empty() {
+                        found.push((model, secs));
+                    }
+                }
+                Ok(found)
+            })
+            .await?)
     }
 }
 

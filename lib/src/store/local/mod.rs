@@ -59,6 +59,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     data       TEXT    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user_id, created_at);
+CREATE TABLE IF NOT EXISTS job_durations (
+    n     INTEGER PRIMARY KEY AUTOINCREMENT,
+    model TEXT    NOT NULL,
+    secs  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS job_durations_by_model ON job_durations (model, n);
 CREATE TABLE IF NOT EXISTS job_quota (
     user_id INTEGER NOT NULL,
     day     INTEGER NOT NULL,
@@ -91,10 +97,12 @@ CREATE INDEX IF NOT EXISTS queue_by_receipt ON queue (receipt);
 
 /// Columns added after the first release, for data dirs made before them: (table, column,
 /// declaration). Added once, when missing; never removed.
-const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
     ("task_slots", "user_id", "INTEGER NOT NULL DEFAULT 0"),
     // Set while the job is in progress (its `updated_at`), NULL once it ended: the sweep's index.
     ("jobs", "unattended_since", "INTEGER"),
+    // The job's microseconds within `created_at`: the list's order within a second.
+    ("jobs", "created_micros", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -108,7 +116,9 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     }
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS jobs_unattended ON jobs (unattended_since)
-         WHERE unattended_since IS NOT NULL",
+         WHERE unattended_since IS NOT NULL;
+         CREATE INDEX IF NOT EXISTS jobs_by_user_order
+           ON jobs (user_id, created_at, created_micros, id);",
     )
 }
 
