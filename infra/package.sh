@@ -4,7 +4,7 @@
 # and prints each zip's size and its bootstrap's. Each function is built on its own, with only
 # the features it uses (see lib/Cargo.toml).
 #
-#   bash infra/package.sh            # all seven functions
+#   bash infra/package.sh            # every function
 #   bash infra/package.sh login      # just these
 #
 # cargo-lambda (with zig as the cross linker) comes from PyPI into a venv (infra/pytool.sh); the Rust
@@ -12,7 +12,7 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/scripts/lib.sh"
 cd "$EMO_ROOT"
-functions=(register login change-password video-create video-create-with-prompt video-query transcoder sweeper)
+functions=(register login change-password video-create video-create-with-prompt video-query video-list video-delete video-regenerate transcoder sweeper)
 [ $# -gt 0 ] && functions=("$@")
 
 tools="$(pytool cargo-lambda)"

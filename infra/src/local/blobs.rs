@@ -41,6 +41,8 @@ pub async fn get(state: &AppState, req: Request) -> Response<Body> {
         Ok(Some(bytes)) => {
             let content_type = if key.ends_with(".gif") {
                 "image/gif"
+            } else if key.ends_with(".png") {
+                "image/png"
             } else {
                 "application/octet-stream"
             };

@@ -16,8 +16,10 @@ type Handler = for<'a> fn(&'a AppState, Request) -> Reply<'a>;
 /// How a row matches a path.
 enum PathMatch {
     Exact(&'static str),
-    /// The prefix and one more segment (`/api/v1/video/query/{job_id}`, `/blobs/{key…}`).
+    /// The prefix and anything after it (`/api/v1/video/query/{job_id}`, `/blobs/{key…}`).
     Prefix(&'static str),
+    /// The prefix and exactly one more non-empty segment (`/api/v1/video/{job_id}`).
+    Segment(&'static str),
 }
 
 struct Route {
@@ -45,8 +47,9 @@ fn openapi<'a>(_: &'a AppState, _: Request) -> Reply<'a> {
     })
 }
 
-/// Every route `emo-local` serves: the spec's six (the Lambdas' routes in `template.yaml`), the
-/// contract, and the local blob links.
+/// Every route `emo-local` serves: the spec's six and the library's three (the Lambdas' routes
+/// in `template.yaml`), the contract, and the local blob links. The first row whose path matches
+/// is the route, so the job-id row of `/api/v1/video/` comes after the fixed video paths.
 const ROUTES: &[Route] = &[
     Route {
         path: PathMatch::Exact("/api/v1/users/register"),
@@ -79,6 +82,21 @@ const ROUTES: &[Route] = &[
         handler: handler!(emo::api::video::query),
     },
     Route {
+        path: PathMatch::Exact("/api/v1/video/list"),
+        method: Method::GET,
+        handler: handler!(emo::api::library::list),
+    },
+    Route {
+        path: PathMatch::Segment("/api/v1/video/regenerate/"),
+        method: Method::POST,
+        handler: handler!(emo::api::library::regenerate),
+    },
+    Route {
+        path: PathMatch::Segment("/api/v1/video/"),
+        method: Method::DELETE,
+        handler: handler!(emo::api::library::delete),
+    },
+    Route {
         path: PathMatch::Exact(super::OPENAPI_ROUTE),
         method: Method::GET,
         handler: openapi,
@@ -95,6 +113,9 @@ impl PathMatch {
         match self {
             PathMatch::Exact(p) => path == *p,
             PathMatch::Prefix(p) => path.starts_with(p),
+            PathMatch::Segment(p) => path
+                .strip_prefix(p)
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains('/')),
         }
     }
 }
