@@ -13,6 +13,7 @@ mod job_lifecycle;
 mod job_queue;
 mod job_store;
 mod jobs;
+mod library;
 mod limits;
 mod properties;
 mod user_store;
