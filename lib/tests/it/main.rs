@@ -6,6 +6,7 @@
 
 mod blob_store;
 mod dashscope;
+mod dashscope_cancel;
 mod env;
 mod faults;
 mod harness;
