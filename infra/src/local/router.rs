@@ -1,6 +1,8 @@
 //! Every route on one port, as API Gateway routes them to the Lambdas: [`ROUTES`] is the one
-//! table of paths, methods and handlers; a path in no row is a 404 and a row's other methods a
-//! 405 with `Allow`, both in the path's envelope.
+//! table of paths, methods and handlers. A request goes to the first row of its path and method
+//! (so `DELETE /api/v1/video/list` reaches the delete handler, which finds no such job, as on API
+//! Gateway); a path in no row is a 404, and another method of a path a 405 with the `Allow` of
+//! its first row, both in the path's envelope.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -129,23 +131,25 @@ pub async fn route(state: &AppState, req: Request) -> Response<Body> {
     } else {
         &full
     };
-    let Some(route) = ROUTES.iter().find(|r| r.path.matches(path)) else {
+    let Some(first) = ROUTES.iter().find(|r| r.path.matches(path)) else {
         return Envelope::of_path(path)
             .error(StatusCode::NOT_FOUND, &format!("no route for {path}"));
     };
     let method = req.method();
-    if *method != route.method && !(route.method == Method::GET && method == Method::HEAD) {
+    let takes =
+        |r: &Route| *method == r.method || (r.method == Method::GET && method == Method::HEAD);
+    let Some(route) = ROUTES.iter().find(|r| r.path.matches(path) && takes(r)) else {
         let mut resp = Envelope::of_path(path).error(
             StatusCode::METHOD_NOT_ALLOWED,
-            &format!("{path} accepts {} only", route.method),
+            &format!("{path} accepts {} only", first.method),
         );
         resp.headers_mut().insert(
             http::header::ALLOW,
-            http::HeaderValue::from_str(route.method.as_str())
+            http::HeaderValue::from_str(first.method.as_str())
                 .expect("a method name is a valid header value"),
         );
         return resp;
-    }
+    };
     let base = request_base(&req);
     emo::store::local::with_request_base(base, (route.handler)(state, req)).await
 }

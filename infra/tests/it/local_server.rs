@@ -360,6 +360,21 @@ async fn every_protected_route_refuses_a_missing_or_bad_token_in_its_envelope() 
             "/api/v1/video/query/job_0123456789abcdef01234567",
             json!({"error": "Invalid or expired JWT"}),
         ),
+        (
+            "GET",
+            "/api/v1/video/list",
+            json!({"error": "Invalid or expired JWT"}),
+        ),
+        (
+            "POST",
+            "/api/v1/video/regenerate/job_0123456789abcdef01234567",
+            json!({"error": "Invalid or expired JWT"}),
+        ),
+        (
+            "DELETE",
+            "/api/v1/video/job_0123456789abcdef01234567",
+            json!({"error": "Invalid or expired JWT"}),
+        ),
     ];
     let forged = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJpZCI6MSwicGhvbmUiOiIxMzgwMDAwMDAwMCIsImV4cCI6OTk5OTk5OTk5OSwiaXNzIjoiZW1vIiwiaWF0IjowLCJ2ZXIiOjB9.";
     for (method, path, expected) in &routes {

@@ -24,6 +24,23 @@ fn deref<'a>(spec: &'a Value, v: &'a Value) -> &'a Value {
     }
 }
 
+/// `schema` as JSON Schema draft 4 reads it: OpenAPI 3.0's `nullable: true` beside a `type` is
+/// draft 4's `type: [that type, "null"]`.
+fn draft4(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if map.remove("nullable") == Some(json!(true))
+                && let Some(t) = map.get("type").cloned()
+            {
+                map.insert("type".into(), json!([t, "null"]));
+            }
+            map.values_mut().for_each(draft4);
+        }
+        Value::Array(items) => items.iter_mut().for_each(draft4),
+        _ => {}
+    }
+}
+
 /// Checks one answer against the document: its status is listed for `template` and `method`,
 /// its content type is the listed one, and its body matches the listed schema (with every `$ref`
 /// resolved). Returns the body.
@@ -71,6 +88,7 @@ async fn check(spec: &Value, template: &str, method: &str, resp: reqwest::Respon
         .as_object_mut()
         .unwrap()
         .insert("components".into(), spec["components"].clone());
+    draft4(&mut schema);
     let validator = jsonschema::draft4::new(&schema)
         .unwrap_or_else(|e| panic!("{what}: the schema does not compile: {e}"));
     let errors: Vec<String> = validator
@@ -87,6 +105,9 @@ const CHANGE: &str = "/api/v1/users/change-password";
 const CREATE: &str = "/api/v1/video/create";
 const CHARACTER: &str = "/api/v1/video/create_with_prompt";
 const QUERY: &str = "/api/v1/video/query/{job_id}";
+const LIST: &str = "/api/v1/video/list";
+const REGENERATE: &str = "/api/v1/video/regenerate/{job_id}";
+const DELETE: &str = "/api/v1/video/{job_id}";
 
 fn query_url(server: &Server, id: &str) -> String {
     server.url(&format!("/api/v1/video/query/{id}"))
@@ -144,7 +165,12 @@ fn the_document_is_openapi_3_with_every_path_of_the_contract() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(paths, [REGISTER, LOGIN, CHANGE, CREATE, CHARACTER, QUERY]);
+    assert_eq!(
+        paths,
+        [
+            REGISTER, LOGIN, CHANGE, CREATE, CHARACTER, QUERY, LIST, REGENERATE, DELETE
+        ]
+    );
     // Every schema in it compiles.
     for (name, schema) in spec["components"]["schemas"].as_object().unwrap() {
         let mut schema = schema.clone();
@@ -152,6 +178,7 @@ fn the_document_is_openapi_3_with_every_path_of_the_contract() {
             .as_object_mut()
             .unwrap()
             .insert("components".into(), spec["components"].clone());
+        draft4(&mut schema);
         jsonschema::draft4::new(&schema).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
@@ -535,5 +562,245 @@ async fn every_answer_of_emo_local_is_as_openapi_yaml_documents() {
         let text = a.to_string();
         assert!(text.contains("internal server error"), "{text}");
         assert!(!text.contains("users"), "the cause leaked: {text}");
+    }
+}
+
+#[tokio::test]
+async fn every_answer_of_the_library_routes_is_as_openapi_yaml_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    // Four jobs a day, so a fifth (a regenerate) is over the allowance (a documented 429).
+    let server = start(dir.path(), &[("EMO_MAX_DAILY_JOBS", "4")]);
+    let http = reqwest::Client::new();
+    let spec = spec();
+    for (phone, password) in [
+        ("13800138100", "library-pass-1"),
+        ("13800138101", "library-pass-2"),
+    ] {
+        http.post(server.url(REGISTER))
+            .form(&[("phone", phone), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+    }
+    let token = login(&http, &server, "13800138100", "library-pass-1").await;
+    let other = login(&http, &server, "13800138101", "library-pass-2").await;
+    let list_url = |query: &str| server.url(&format!("{LIST}?{query}"));
+    let regenerate_url = |id: &str| server.url(&format!("/api/v1/video/regenerate/{id}"));
+    let delete_url = |id: &str| server.url(&format!("/api/v1/video/{id}"));
+    let list = |query: String, who: &str| http.get(list_url(&query)).bearer_auth(who).send();
+
+    // Without a token, or with a bad one.
+    let r = http.get(list_url("")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    check(&spec, LIST, "get", r).await;
+    let r = http
+        .post(regenerate_url("job_3f9c0e5d2b7a41c8e6d09a12"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    check(&spec, REGENERATE, "post", r).await;
+    let r = http
+        .delete(delete_url("job_3f9c0e5d2b7a41c8e6d09a12"))
+        .bearer_auth("not.a.jwt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    check(&spec, DELETE, "delete", r).await;
+
+    // Jobs: a text one, a slow one, a photo; the list pages through them.
+    let create = |body: Value| {
+        http.post(server.url(CREATE))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let mut ids = vec![];
+    for body in [
+        json!({"type": "text_to_video", "prompt": "一只猫在打篮球"}),
+        json!({"type": "text_to_video", "prompt": "慢 [standin:slow]"}),
+        json!({"type": "image_to_video", "prompt": "挥手", "img_base64": test_png_data_uri()}),
+    ] {
+        let r = create(body).await.unwrap();
+        let body = check(&spec, CREATE, "post", r).await;
+        ids.push(body["data"]["job_id"].as_str().unwrap().to_owned());
+    }
+    let (text, slow, photo) = (&ids[0], &ids[1], &ids[2]);
+    let page = check(
+        &spec,
+        LIST,
+        "get",
+        list("limit=2".into(), &token).await.unwrap(),
+    )
+    .await;
+    let cursor = page["data"]["next_cursor"].as_str().unwrap().to_owned();
+    let rest = check(
+        &spec,
+        LIST,
+        "get",
+        list(format!("limit=2&cursor={cursor}"), &token)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(rest["data"]["jobs"][0]["job_id"], text.as_str());
+    assert_eq!(rest["data"]["next_cursor"], Value::Null);
+    for query in [
+        "limit=0",
+        "limit=x",
+        "status=done",
+        "cursor=%E7%8C%AB",
+        "cursor=AAAA",
+    ] {
+        let r = list(query.into(), &token).await.unwrap();
+        assert_eq!(r.status(), 400, "{query}");
+        check(&spec, LIST, "get", r).await;
+    }
+    let r = list(String::new(), &other).await.unwrap();
+    let theirs = check(&spec, LIST, "get", r).await;
+    assert_eq!(theirs["data"]["jobs"], json!([]));
+
+    // Regenerate: in progress (409); ended; its photo gone (410); over the allowance (429).
+    let r = http
+        .post(regenerate_url(slow))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    check(&spec, REGENERATE, "post", r).await;
+    for id in [text, photo] {
+        let done = until_done(&spec, &http, &server, &token, id).await;
+        assert_eq!(done["data"]["status"], "SUCCEEDED", "{done}");
+        assert!(done["data"]["thumbnail_url"].is_string(), "{done}");
+    }
+    let done = check(
+        &spec,
+        LIST,
+        "get",
+        list("status=SUCCEEDED".into(), &token).await.unwrap(),
+    )
+    .await;
+    let succeeded = done["data"]["jobs"].as_array().unwrap();
+    assert!(
+        succeeded.iter().all(|j| j["status"] == "SUCCEEDED"),
+        "{done}"
+    );
+    for id in [text, photo] {
+        assert!(
+            succeeded.iter().any(|j| j["job_id"] == id.as_str()),
+            "{done}"
+        );
+    }
+    std::fs::remove_file(dir.path().join(format!("blobs/inputs/{photo}.png"))).unwrap();
+    let r = http
+        .post(regenerate_url(photo))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+    check(&spec, REGENERATE, "post", r).await;
+    let r = http
+        .post(regenerate_url(text))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    check(&spec, REGENERATE, "post", r).await;
+    let r = http
+        .post(regenerate_url(text))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    check(&spec, REGENERATE, "post", r).await;
+
+    // Missing, foreign and malformed ids; then the deletes themselves.
+    for (id, who) in [
+        (text.as_str(), &other),
+        ("job_000000000000000000000000", &token),
+        ("nonsense", &token),
+        ("list", &token),
+    ] {
+        let r = http
+            .post(regenerate_url(id))
+            .bearer_auth(who)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{id}");
+        check(&spec, REGENERATE, "post", r).await;
+        let r = http
+            .delete(delete_url(id))
+            .bearer_auth(who)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{id}");
+        check(&spec, DELETE, "delete", r).await;
+    }
+    for id in [slow, text, photo] {
+        let r = http
+            .delete(delete_url(id))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{id}");
+        check(&spec, DELETE, "delete", r).await;
+    }
+
+    // Other methods.
+    for (url, template, method) in [
+        (list_url(""), LIST, "post"),
+        (regenerate_url(text), REGENERATE, "get"),
+        (delete_url(text), DELETE, "get"),
+    ] {
+        let r = http
+            .request(method.to_uppercase().parse().unwrap(), &url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405, "{method} {url}");
+        check(&spec, template, method, r).await;
+    }
+
+    // A store that fails: each route answers its 500, with nothing of the cause.
+    let db = rusqlite::Connection::open(dir.path().join("emo.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    db.execute_batch("DROP TABLE jobs;").unwrap();
+    let answers = [
+        (LIST, "get", list(String::new(), &token).await.unwrap()),
+        (
+            REGENERATE,
+            "post",
+            http.post(regenerate_url(text))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap(),
+        ),
+        (
+            DELETE,
+            "delete",
+            http.delete(delete_url(text))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap(),
+        ),
+    ];
+    for (template, method, r) in answers {
+        assert_eq!(r.status(), 500, "{method} {template}");
+        let body = check(&spec, template, method, r).await;
+        assert!(
+            !body.to_string().contains("jobs"),
+            "the cause leaked: {body}"
+        );
     }
 }
