@@ -1,7 +1,8 @@
 //! The local cloud run: template.yaml deployed on the AWS emulator by `infra/localcloud.py`, with
 //! the function binaries of this workspace as the Lambdas' bootstraps, the job queue feeding the
 //! transcoder through an SQS event source, and the dead-letter queue behind it. The spec's call
-//! flow goes through the emulated HTTP API over real HTTP; DashScope is the offline stand-in.
+//! flow goes through the emulated HTTP API over real HTTP, then "My stickers" (list, thumbnail,
+//! regenerate, delete) through their own Lambdas; DashScope is the offline stand-in.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -45,6 +46,21 @@ impl Api {
             req = req.bearer_auth(t);
         }
         let resp = req.send().await.unwrap();
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    /// `method` on `path` with `token`: the status and the JSON body.
+    async fn call(&self, method: reqwest::Method, path: &str, token: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         (
             resp.status().as_u16(),
             resp.json().await.unwrap_or(Value::Null),
@@ -218,4 +234,94 @@ async fn the_call_flow_runs_through_the_deployed_lambdas_and_a_given_up_job_land
     );
     // Two stickers made, one task each; the refused creates made none.
     assert_eq!(standin.tasks_created(), 2);
+
+    // My stickers, each route through its own Lambda: the list, newest first, page by page.
+    let (status, page) = api
+        .call(reqwest::Method::GET, "/api/v1/video/list?limit=2", &token)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let ids = |page: &Value| -> Vec<String> {
+        page["data"]["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["job_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&page), [doomed.clone(), character.clone()]);
+    let cursor = page["data"]["next_cursor"].as_str().unwrap();
+    let (_, rest) = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/video/list?limit=2&cursor={cursor}"),
+            &token,
+        )
+        .await;
+    assert_eq!(ids(&rest), [text.clone()]);
+    assert_eq!(rest["data"]["next_cursor"], Value::Null);
+    // The thumbnail, a 120 × 120 PNG, from its presigned S3 URL.
+    let sticker = &rest["data"]["jobs"][0];
+    let thumb = api
+        .http
+        .get(sticker["thumbnail_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(thumb.status(), 200);
+    let png = thumb.bytes().await.unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let side = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    assert_eq!(
+        (side(16), side(20)),
+        (120, 120),
+        "the IHDR's width and height"
+    );
+    // A regenerate: a new job, a new seed, a new sticker.
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/video/regenerate/{text}"),
+            &token,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let again = body["data"]["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(api.wait(&token, &again).await["status"], "SUCCEEDED");
+    let seeds: Vec<_> = standin
+        .tasks()
+        .iter()
+        .filter(|t| t.prompt == "一只可爱的猫在打篮球")
+        .map(|t| t.seed)
+        .collect();
+    assert!(seeds.len() == 2 && seeds[0] != seeds[1], "{seeds:?}");
+    // A delete: the job and its links are gone.
+    let gif_url = api.query(&token, &character).await["data"]["video_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = api
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/video/{character}"),
+            &token,
+        )
+        .await;
+    assert_eq!(
+        (status, &body["message"]),
+        (200, &json!("已删除")),
+        "{body}"
+    );
+    let gone = api.http.get(&gif_url).send().await.unwrap().status();
+    assert!(
+        gone == 403 || gone == 404,
+        "the deleted GIF's link answered {gone}"
+    );
+    let (status, _) = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/video/query/{character}"),
+            &token,
+        )
+        .await;
+    assert_eq!(status, 404);
 }
