@@ -63,7 +63,8 @@ fn lost_message(job: &Job, now: u64, quiet: u64) -> Option<JobMessage> {
     let unwritten = job.updated_at + quiet <= now;
     let id = job.id.clone();
     match job.stage {
-        Stage::Queued if unwritten => Some(JobMessage::Start { job_id: id }),
+        // A character job whose describing worker stopped is described again.
+        Stage::Queued | Stage::Describing if unwritten => Some(JobMessage::Start { job_id: id }),
         // A step under a lease is looked after until the lease ends.
         Stage::Submitting if unwritten && job.lease_until < now => {
             Some(JobMessage::Start { job_id: id })
@@ -132,12 +133,13 @@ mod tests {
 
     #[test]
     fn a_queued_job_unwritten_for_the_quiet_time_is_started_again() {
-        let j = job();
-        assert_eq!(lost_message(&j, 1_029, 30), None);
-        assert!(matches!(
-            lost_message(&j, 1_030, 30),
-            Some(JobMessage::Start { .. })
-        ));
+        for j in [job(), job().describing()] {
+            assert_eq!(lost_message(&j, 1_029, 30), None);
+            assert!(matches!(
+                lost_message(&j, 1_030, 30),
+                Some(JobMessage::Start { .. })
+            ));
+        }
     }
 
     #[test]
