@@ -4,9 +4,10 @@
 
 Registers a fresh user (a random 138 phone number), logs in, creates one text-to-video job,
 polls it as the mini-program does until it ends, downloads the GIF from `video_url` and checks it
-is a GIF of at most 500 KB, then changes the password and checks the old token is refused. It
-prints each step and exits non-zero at the first that fails. It makes one real DashScope video
-(billed to the account). Python's standard library only.
+is a GIF of at most 500 KB and its thumbnail a 120 x 120 PNG, finds the job in the user's list,
+then changes the password and checks the old token is refused (with the new one, it deletes the
+job). It prints each step and exits non-zero at the first that fails. It makes one real
+DashScope video (billed to the account). Python's standard library only.
 """
 
 import json
@@ -81,11 +82,22 @@ def main():
     step("sticker", gif[:6] in (b"GIF89a", b"GIF87a") and len(gif) <= 512_000,
          f"{len(gif)} bytes, {data.get('width')}x{data.get('height')}")
 
+    with urllib.request.urlopen(data["thumbnail_url"], timeout=60) as resp:
+        png = resp.read()
+    size = (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big"))
+    step("thumbnail", png[:8] == b"\x89PNG\r\n\x1a\n" and size == (120, 120), f"{len(png)} bytes, {size}")
+    status, body = call("GET", f"{api}/video/list?limit=5", token=token)
+    listed = [j.get("job_id") for j in ((body.get("data") or {}).get("jobs") or [])] if isinstance(body, dict) else []
+    step("list", status == 200 and listed == [job], f"{status} {listed}")
+
     status, body = call("POST", f"{api}/users/change-password",
                         {"newPassword": password + "-2"}, token)
     step("change password", status == 200, f"{status} {body.get('message') if isinstance(body, dict) else body}")
+    new_token = (body.get("data") or {}).get("token") if isinstance(body, dict) else None
     status, _ = call("GET", f"{api}/video/query/{job}", token=token)
     step("old token refused", status == 401, f"{status}")
+    status, body = call("DELETE", f"{api}/video/{job}", token=new_token)
+    step("delete", status == 200, f"{status} {body}")
     print(f"smoke test passed against {base} in {time.time() - started:.0f} s")
 
 
