@@ -257,7 +257,7 @@ async fn the_call_flow_runs_through_the_deployed_lambdas_and_a_given_up_job_land
             &token,
         )
         .await;
-    assert_eq!(ids(&rest), [text.clone()]);
+    assert_eq!(ids(&rest), std::slice::from_ref(&text));
     assert_eq!(rest["data"]["next_cursor"], Value::Null);
     // The thumbnail, a 120 × 120 PNG, from its presigned S3 URL.
     let sticker = &rest["data"]["jobs"][0];
