@@ -15,6 +15,7 @@ mod job_store;
 mod jobs;
 mod limits;
 mod properties;
+mod spend;
 mod user_store;
 mod users_api;
 mod users_bounds;
