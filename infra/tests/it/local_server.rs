@@ -461,3 +461,55 @@ async fn a_job_survives_its_worker_being_killed_and_restarted() {
     assert_eq!(last["status"], "SUCCEEDED", "{last}");
     assert_eq!(standin.tasks_created(), 1);
 }
+
+#[tokio::test]
+async fn a_create_cut_by_killing_emo_local_is_settled_after_the_restart_with_one_task() {
+    use emo_standin::{Call, Standin, StandinConfig};
+    let standin = Standin::start(StandinConfig::default()).await.unwrap();
+    // The create reaches DashScope, which makes the task, then holds the answer: emo-local is
+    // killed while it waits for it.
+    standin.hang_next(Call::Create, 1, Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let base = standin.base_url();
+    let env = [
+        ("DASHSCOPE_API_KEY", "sk-test"),
+        ("DASHSCOPE_BASE_URL", base.as_str()),
+        ("DASHSCOPE_VIDEO_HOSTS", "127.0.0.1"),
+        ("EMO_POLL_INTERVAL_SECS", "1"),
+        ("EMO_LEASE_SECS", "10"),
+    ];
+    let first = start(dir.path(), &env);
+    let (token, job_id) = user_with_job(&first, "13600136001", "kill-mid-create").await;
+    let mut made = false;
+    for _ in 0..200 {
+        if standin.tasks_created() == 1 {
+            made = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(made, "the create never reached the stand-in");
+    drop(first); // SIGKILL, the create's answer still held
+
+    // Restarted on the same data dir: once the dead worker's lease is over, the task list shows
+    // the one task of its window, and the job adopts it instead of creating another.
+    let second = start(dir.path(), &env);
+    let http = reqwest::Client::new();
+    let mut last = Value::Null;
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(240) {
+        let r = http
+            .get(second.url(&format!("/api/v1/video/query/{job_id}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        last = json_of(r).await.1["data"].clone();
+        if last["status"] == "SUCCEEDED" || last["status"] == "FAILED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(last["status"], "SUCCEEDED", "{last}");
+    assert_eq!(standin.tasks_created(), 1);
+}
