@@ -218,7 +218,9 @@ pub(super) async fn poll(
         Err(e) => return fail(state, job, &e.user_message()).await,
     };
     match task.status {
-        TaskStatus::Pending | TaskStatus::Running => next_poll(state, worker, job, seq).await,
+        TaskStatus::Pending | TaskStatus::Running | TaskStatus::Unrecognized => {
+            next_poll(state, worker, job, seq).await
+        }
         TaskStatus::Succeeded => {
             // The task is done at DashScope: its slot is free for the next job.
             lifecycle::release_slot(state, &job).await;
