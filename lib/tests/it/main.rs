@@ -15,5 +15,6 @@ mod job_store;
 mod jobs;
 mod limits;
 mod properties;
+mod upload_limits;
 mod user_store;
 mod users_api;
