@@ -208,7 +208,8 @@ impl DashScope {
     ///
     /// Fails with `InvalidInput` on an empty prompt, `Api` when DashScope refuses (moderation,
     /// size, account, throttling outliving the retries), `Interrupted` when the request may have
-    /// been received but no answer came (not repeated, to avoid paying twice), `Unreachable`.
+    /// been received but no clear answer came (any 5xx, a timeout, a broken connection, a 2xx
+    /// without a readable task id; not repeated, to avoid paying twice), `Unreachable`.
     pub async fn create_text_to_video(
         &self,
         prompt: &str,
@@ -649,13 +650,20 @@ impl DashScope {
                     .body(body.clone())
             })
             .await?;
-        let task_id = answer
+        let Some(task_id) = answer
             .output
             .and_then(|o| o.task_id)
             .filter(|id| !id.is_empty())
-            .ok_or(DashScopeError::Protocol {
-                what: "the create answer has no output.task_id",
-            })?;
+        else {
+            // Accepted, but without the id: a task may exist all the same.
+            tracing::error!(what, "dashscope create answered without output.task_id");
+            return Err(DashScopeError::Interrupted {
+                status: Some(200),
+                code: None,
+                request_id: answer.request_id,
+                source: None,
+            });
+        };
         tracing::info!(
             %task_id,
             model = request.model,
@@ -668,10 +676,10 @@ impl DashScope {
     /// Sends the request `build` makes, retrying what `kind` allows, and parses a 2xx answer.
     ///
     /// For [`Call::Create`], only what DashScope certainly did not act on is repeated: a 429
-    /// whose code is throttling, and a connect error (nothing was written). Any 5xx, a timeout
-    /// or a connection that broke after the request may have been written ends in
-    /// `Interrupted`; other 4xx refusals are returned as they are. Reads repeat 429 throttling,
-    /// 5xx and every transport failure.
+    /// whose code is throttling, and a connect error (nothing was written). Any 5xx, a timeout,
+    /// a connection that broke after the request may have been written, or a 2xx whose answer
+    /// cannot be read ends in `Interrupted`; other 4xx refusals are returned as they are. Reads
+    /// repeat 429 throttling, 5xx and every transport failure.
     async fn call<T: DeserializeOwned>(
         &self,
         what: &'static str,
@@ -685,20 +693,23 @@ impl DashScope {
             let last = attempt >= max_attempts;
             let (failure, may_have_arrived) = match build().send().await {
                 Ok(resp) if resp.status().is_success() => {
+                    let status = resp.status().as_u16();
+                    // A 2xx means a create did happen; an answer that cannot be read loses only
+                    // the task's id, so the create counts as interrupted.
+                    let unreadable = |what: &'static str| {
+                        tracing::warn!(what, status, "dashscope answered 2xx unreadably");
+                        if kind == Call::Create {
+                            interrupted_2xx(status)
+                        } else {
+                            DashScopeError::Protocol { what }
+                        }
+                    };
                     match read_capped(resp, MAX_ANSWER_BYTES).await {
                         Ok(Some(bytes)) => {
-                            return serde_json::from_slice(&bytes).map_err(|_| {
-                                tracing::warn!(what, "dashscope answered 2xx with unreadable JSON");
-                                DashScopeError::Protocol {
-                                    what: "the answer is not the documented JSON",
-                                }
-                            });
+                            return serde_json::from_slice(&bytes)
+                                .map_err(|_| unreadable("the answer is not the documented JSON"));
                         }
-                        Ok(None) => {
-                            return Err(DashScopeError::Protocol {
-                                what: "the answer is too large",
-                            });
-                        }
+                        Ok(None) => return Err(unreadable("the answer is too large")),
                         // The answer started, so a create did happen; only its id was lost.
                         Err(e) => (e, true),
                     }
@@ -787,6 +798,16 @@ impl DashScope {
             "dashscope call will be retried"
         );
         tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+}
+
+/// A create that DashScope accepted (`status`, 2xx) but whose answer lost the task's id.
+fn interrupted_2xx(status: u16) -> DashScopeError {
+    DashScopeError::Interrupted {
+        status: Some(status),
+        code: None,
+        request_id: None,
+        source: None,
     }
 }
 

@@ -239,8 +239,8 @@ pub enum DashScopeError {
         source: reqwest::Error,
     },
     /// A create got no clear answer: any 5xx (a 500 can come after the task was made and billed,
-    /// a gateway may have passed the request on), a timeout, or a connection that broke after
-    /// the request may have been written. A task may exist and be billed, so the create was not
+    /// a gateway may have passed the request on), a timeout, a connection that broke after
+    /// the request may have been written, or a 2xx whose task id could not be read. A task may exist and be billed, so the create was not
     /// repeated; its id is unknown ([`crate::dashscope::DashScope::list_tasks`] can look for it).
     #[error(
         "a create request was interrupted after it may have reached DashScope (HTTP {}, code {}, request id {}); not repeated",
@@ -249,7 +249,7 @@ pub enum DashScopeError {
         request_id.as_deref().unwrap_or("-")
     )]
     Interrupted {
-        /// The 5xx status, when one answered.
+        /// The status that answered (a 5xx, or the 2xx of an unreadable answer), when one did.
         status: Option<u16>,
         /// The answer's `code`, when it was DashScope's error JSON.
         code: Option<String>,

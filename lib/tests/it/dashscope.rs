@@ -1189,3 +1189,38 @@ async fn the_stand_ins_task_list_checks_its_query_like_the_reference_and_counts_
     assert_eq!(counted, json!({"count": 1, "task_ids": [task_id]}));
     standin.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_create_accepted_with_an_unreadable_answer_is_interrupted_and_its_task_is_listed() {
+    let standin = standin().await;
+    let client = client(&standin);
+    standin.garble_next(emo_standin::Call::Create, 1);
+    let before = now_ms();
+    let err = client
+        .create_text_to_video("一只猫", None, "832*480")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DashScopeError::Interrupted {
+                status: Some(200),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(creates(&standin.requests()).len(), 1);
+    let made = standin.task_ids("");
+    assert_eq!(made.len(), 1);
+    let listed = client
+        .list_tasks(&client.config().t2v_model, before, now_ms())
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|t| &t.task_id).collect::<Vec<_>>(),
+        [&made[0]]
+    );
+    standin.shutdown().await;
+}
