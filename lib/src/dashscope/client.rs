@@ -328,7 +328,7 @@ impl DashScope {
 
     /// The tasks of model `model` that DashScope made from `from_ms` to `to_ms` (milliseconds
     /// since the Unix epoch, both included), read from the task list of the asynchronous task
-    /// management API (`GET {base}/tasks/`; https://help.aliyun.com/zh/model-studio/manage-asynchronous-tasks).
+    /// management API (`GET {base}/tasks/`; <https://help.aliyun.com/zh/model-studio/manage-asynchronous-tasks>).
     /// It tells whether a create that ended `Interrupted` made a task after all. The list is a
     /// free read, retried like a task query.
     ///

@@ -39,7 +39,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Sorts an upstream failure by HTTP status (absent for a FAILED task), `code` and `message`,
-    /// after DashScope's published error table (https://help.aliyun.com/zh/model-studio/error-code).
+    /// after DashScope's published error table (<https://help.aliyun.com/zh/model-studio/error-code>).
     /// Copyright is checked first and generously, since DashScope words it in several ways; a 429
     /// is throttling only when its code is not one of the account codes the table lists under 429.
     pub fn classify(status: Option<u16>, code: Option<&str>, message: Option<&str>) -> Self {

@@ -20,7 +20,7 @@ use reqwest::Url;
 
 /// DashScope's result buckets as its references show them: the SUCCEEDED example's `video_url`
 /// is on `dashscope-result-sh.oss-cn-shanghai.aliyuncs.com`
-/// (https://help.aliyun.com/zh/model-studio/image-to-video-api-reference), and other regions'
+/// (<https://help.aliyun.com/zh/model-studio/image-to-video-api-reference>), and other regions'
 /// answers are on `dashscope-result-bj.oss-cn-beijing`, `dashscope-result-wlcb.oss-cn-wulanchabu`,
 /// `dashscope-result-sgp.oss-ap-southeast-1` and the accelerated `dashscope-result-sh.oss-accelerate`.
 /// One pattern covers the `dashscope-result-<region>` buckets on every OSS endpoint without
