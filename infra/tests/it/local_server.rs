@@ -398,6 +398,7 @@ async fn no_password_token_or_api_key_reaches_the_log_of_a_whole_sticker_job() {
         &[
             ("DASHSCOPE_API_KEY", key),
             ("DASHSCOPE_BASE_URL", &base),
+            ("DASHSCOPE_VIDEO_HOSTS", "127.0.0.1"),
             ("EMO_POLL_INTERVAL_SECS", "1"),
         ],
     );
@@ -432,6 +433,7 @@ async fn a_job_survives_its_worker_being_killed_and_restarted() {
     let env = [
         ("DASHSCOPE_API_KEY", "sk-test"),
         ("DASHSCOPE_BASE_URL", base.as_str()),
+        ("DASHSCOPE_VIDEO_HOSTS", "127.0.0.1"),
         ("EMO_POLL_INTERVAL_SECS", "1"),
         ("EMO_LEASE_SECS", "10"),
     ];

@@ -16,6 +16,7 @@ mod jobs;
 mod limits;
 mod properties;
 mod spend;
+mod upload_limits;
 mod user_store;
 mod users_api;
 mod users_bounds;

@@ -50,6 +50,32 @@ async fn a_create_that_hangs_past_the_timeout_adopts_the_task_it_made(mut env: J
     assert_eq!(env.standin.tasks_created(), 1);
 }
 
+async fn a_create_answered_500_without_a_task_is_sent_again_only_after_the_list_shows_none(
+    mut env: JobEnv,
+) {
+    env.standin.server_error_next(1);
+    let (token, id) = job(&env, "13700000012", "服务器错误").await;
+    env.start_worker();
+    let data = ended(&env, &token, &id).await;
+    assert_eq!(data["status"], "SUCCEEDED", "{data}");
+    assert_eq!(env.standin.tasks_created(), 1);
+    // The second create came only after the task list of the first one's window was read.
+    let seen = env.standin.requests();
+    let creates: Vec<usize> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.method == "POST" && r.path.ends_with("/video-synthesis"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(creates.len(), 2, "{seen:?}");
+    assert!(
+        seen[creates[0]..creates[1]]
+            .iter()
+            .any(|r| r.method == "GET" && r.path.trim_end_matches('/') == "/api/v1/tasks"),
+        "{seen:?}"
+    );
+}
+
 async fn a_step_cut_by_the_invocation_deadline_creates_one_task(mut env: JobEnv) {
     env.standin
         .hang_next(Call::Create, 1, Duration::from_secs(6));
@@ -183,6 +209,7 @@ emo_test_support::on_both_backends!(
     a_create_answered_500_after_making_its_task_adopts_that_task,
     a_create_that_hangs_past_the_timeout_adopts_the_task_it_made,
     a_step_cut_by_the_invocation_deadline_creates_one_task,
+    a_create_answered_500_without_a_task_is_sent_again_only_after_the_list_shows_none,
     a_storm_of_429s_is_waited_out_with_one_task,
     task_queries_answered_5xx_are_asked_again_with_one_task,
     an_undocumented_task_status_is_polled_until_the_task_ends,
