@@ -512,6 +512,7 @@ async fn a_create_cut_by_killing_emo_local_is_settled_after_the_restart_with_one
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert_eq!(last["status"], "SUCCEEDED", "{last}");
+    let log = second.log.lock().unwrap().clone();
+    assert_eq!(last["status"], "SUCCEEDED", "{last}\n{log}");
     assert_eq!(standin.tasks_created(), 1);
 }
