@@ -466,6 +466,39 @@ async fn a_job_survives_its_worker_being_killed_and_restarted() {
 
 #[tokio::test]
 async fn a_create_cut_by_killing_emo_local_is_settled_after_the_restart_with_one_task() {
+    a_create_cut_by_killing_emo_local_is_settled_after_the_restart(Vec::new()).await;
+}
+
+#[tokio::test]
+async fn on_aws_a_create_cut_by_killing_emo_local_is_settled_after_the_restart_with_one_task() {
+    let Some(conf) = emo_test_support::emulator().await else {
+        return;
+    };
+    let resources = emo::store::aws::provision(
+        &conf,
+        &emo_test_support::unique("emo-kill"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let mut vars: Vec<(String, String)> = resources
+        .env()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    vars.push(("EMO_BACKEND".into(), "aws".into()));
+    // The emulator's endpoint and credentials, which `start` would otherwise clear.
+    for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
+        vars.push((k, v));
+    }
+    a_create_cut_by_killing_emo_local_is_settled_after_the_restart(vars).await;
+}
+
+/// emo-local, on the backend `backend_env` names, is killed while DashScope holds the answer to
+/// a create it has made the task for; restarted on the same data, it adopts that task.
+async fn a_create_cut_by_killing_emo_local_is_settled_after_the_restart(
+    backend_env: Vec<(String, String)>,
+) {
     use emo_standin::{Call, Standin, StandinConfig};
     let standin = Standin::start(StandinConfig::default()).await.unwrap();
     // The create reaches DashScope, which makes the task, then holds the answer: emo-local is
@@ -473,13 +506,15 @@ async fn a_create_cut_by_killing_emo_local_is_settled_after_the_restart_with_one
     standin.hang_next(Call::Create, 1, Duration::from_secs(60));
     let dir = tempfile::tempdir().unwrap();
     let base = standin.base_url();
-    let env = [
+    let mut env = vec![
         ("DASHSCOPE_API_KEY", "sk-test"),
         ("DASHSCOPE_BASE_URL", base.as_str()),
         ("DASHSCOPE_VIDEO_HOSTS", "127.0.0.1"),
         ("EMO_POLL_INTERVAL_SECS", "1"),
         ("EMO_LEASE_SECS", "10"),
+        ("EMO_JWT_SECRET", "kill-test-secret-kill-test-secret-32"),
     ];
+    env.extend(backend_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let first = start(dir.path(), &env);
     let (token, job_id) = user_with_job(&first, "13600136001", "kill-mid-create").await;
     let mut made = false;
@@ -513,6 +548,7 @@ async fn a_create_cut_by_killing_emo_local_is_settled_after_the_restart_with_one
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let log = second.log.lock().unwrap().clone();
-    assert_eq!(last["status"], "SUCCEEDED", "{last}\n{log}");
+    let tasks = standin.task_ids("");
+    assert_eq!(last["status"], "SUCCEEDED", "{last}\ntasks {tasks:?}\n{log}");
     assert_eq!(standin.tasks_created(), 1);
 }
