@@ -549,6 +549,9 @@ async fn a_create_cut_by_killing_emo_local_is_settled_after_the_restart(
     }
     let log = second.log.lock().unwrap().clone();
     let tasks = standin.task_ids("");
-    assert_eq!(last["status"], "SUCCEEDED", "{last}\ntasks {tasks:?}\n{log}");
+    assert_eq!(
+        last["status"], "SUCCEEDED",
+        "{last}\ntasks {tasks:?}\n{log}"
+    );
     assert_eq!(standin.tasks_created(), 1);
 }
