@@ -100,6 +100,7 @@ pub async fn local_state() -> anyhow::Result<(AppState, Option<emo_standin::Stan
     };
     let handle = emo_standin::Standin::start(config).await?;
     let base_url = handle.base_url();
+    let video_host = handle.addr().ip().to_string();
     tracing::warn!(
         "DASHSCOPE_API_KEY is not set: using the offline DashScope stand-in at {base_url} \
          (stickers are generated test animations, not AI video)"
@@ -107,6 +108,7 @@ pub async fn local_state() -> anyhow::Result<(AppState, Option<emo_standin::Stan
     let lookup = move |name: &str| match name {
         "DASHSCOPE_API_KEY" => Some("offline-stand-in".to_owned()),
         "DASHSCOPE_BASE_URL" => Some(base_url.clone()),
+        "DASHSCOPE_VIDEO_HOSTS" => Some(video_host.clone()),
         "EMO_POLL_INTERVAL_SECS" => env(name).or_else(|| Some("1".to_owned())),
         _ => env(name),
     };

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::routes::{ApiError, error, gate, json_response, uuid_like};
 use crate::state::{Inner, Shared};
-use crate::tasks::Outcome;
+use crate::tasks::{Outcome, Phase};
 
 pub(crate) async fn cancel_task(
     State(shared): State<Arc<Shared>>,
@@ -27,7 +27,7 @@ pub(crate) async fn cancel_task(
     let Some(task) = state.tasks.get_mut(&task_id) else {
         return Err(error(400, "InvalidParameter", "The task does not exist."));
     };
-    if !task.is_pending() {
+    if !matches!(task.phase(), Phase::Pending) {
         return Err(error(
             400,
             "UnsupportedOperation",

@@ -10,6 +10,13 @@
 //! - `GET /tasks/{task_id}`: `PENDING` for `pending_for`, `RUNNING` for `running_for` (and
 //!   until the video is rendered), then `SUCCEEDED` with a `video_url`, or `FAILED` with `code`
 //!   and `message`; unknown ids answer `UNKNOWN`, as DashScope does.
+//! - `GET /tasks/` (or `/tasks`) `?start_time=&end_time=&model_name=&status=&page_no=&page_size=`:
+//!   the task list of the asynchronous task management API, `{"total", "data": [{"task_id",
+//!   "model_name", "gmt_create", "start_time", "end_time", "status", "request_id", "api_key_id",
+//!   "region", …}], "total_page", "page_no", "page_size", "request_id"}`, newest first. The
+//!   times are `YYYYMMDDhhmmss`, which the stand-in reads as Beijing time (UTC+8; the reference
+//!   names no zone); 400 `InvalidParameter` on another format, a range over 24 hours or ending
+//!   before it starts, an unknown status, a page number below 1, a page size outside 1..=100.
 //! - `POST /tasks/{task_id}/cancel`: cancels a task still `PENDING` (`{"request_id"}`; it then
 //!   answers `CANCELED`); any other task answers 400 `UnsupportedOperation`, an unknown id 400
 //!   `InvalidParameter`. `parameters.seed`, checked at create (an integer in
@@ -20,6 +27,11 @@
 //!   video, like a signed OSS URL: a wrong or re-encoded `Signature` answers 403, and an
 //!   `Authorization` header answers 400, so a client that mangles the query string or sends its
 //!   API key to the file host is caught.
+//! - `GET /_standin/tasks?prompt_contains=…` (outside `/api/v1`, stand-in only, no key): `{"count":
+//!   n, "task_ids": [...]}`, the tasks made in the last day whose prompt contains the text (every
+//!   task without it), oldest first, so that a test running Emo in another process can count the
+//!   tasks a job paid for; in the same process, [`StandinHandle::task_ids`] and
+//!   [`StandinHandle::tasks_created`] say the same.
 //!
 //! Videos are real: 5 s, 30 fps, H.264, yuv420p, silent MP4s of a bouncing smiley, made by the
 //! `ffmpeg` binary (required; [`Standin::start`] fails without it) on the blocking pool, once
@@ -42,16 +54,22 @@
 //! | `[standin:reject]` | the create answers HTTP 400 `DataInspectionFailed` |
 //! | `[standin:throttle]` | the create answers HTTP 429 `Throttling.RateQuota`, every time |
 //! | `[standin:arrearage]` | the create answers HTTP 400 `Arrearage` |
-//! | `[standin:500]` | the create answers HTTP 500 `InternalError` |
+//! | `[standin:500]` | the create answers HTTP 500 `InternalError` (no task is made) |
+//! | `[standin:500-after-create]` | the create makes (and counts) the task, then answers HTTP 500 `InternalError` |
+//! | `[standin:hang-create]` | the create makes the task, then holds its answer until the client gives up (or 10 minutes) |
+//! | `[standin:429-storm]` | the first 3 creates with this exact prompt answer 429 `Throttling.RateQuota` without a task; later ones succeed |
+//! | `[standin:query-5xx]` | the task's first 3 queries answer HTTP 500 `InternalError`, later ones as usual |
+//! | `[standin:odd-status]` | the task's first 3 queries answer the undocumented `task_status` `SUSPENDED`, then it runs as usual |
 //! | `[standin:corrupt]` | the task succeeds, but its video URL serves bytes that are no MP4 |
 //! | `[standin:gone]` | the task succeeds, but its video URL answers 404 |
 //!
 //! The source: this file holds the public face (the configuration, [`Standin`], [`StandinHandle`]
 //! and its failure injection); `state` what the handle and the handlers share; `routes` the
 //! router, the request log, the key check and DashScope's error answers; `validate` the rules of a
-//! video-synthesis request; `tasks` a task's create and query along its timeline; `cancel` the
-//! cancel of a pending task and what tests read of the tasks made; `markers` the
-//! prompt markers that fail a call or a task; `images` the image-to-video input (data URI, header
+//! video-synthesis request; `tasks` a task's create and query along its timeline, with the faults
+//! of one task's calls; `list` the task list and the stand-in-only count; `cancel` the cancel of
+//! a pending task and what tests read of the tasks made; `markers` the prompt
+//! markers that fail a call or a task; `images` the image-to-video input (data URI, header
 //! dimensions, output size); `files` the signed video URLs and the file host; `video` the ffmpeg
 //! rendering and its caches; `qwen` the canned text generation.
 
@@ -63,12 +81,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 mod cancel;
 mod files;
 mod images;
+mod list;
 mod markers;
 mod qwen;
 mod routes;
@@ -169,6 +188,7 @@ impl Standin {
             cache_dir,
             state: Mutex::new(Inner::default()),
             renders: Mutex::new(HashMap::new()),
+            closing: watch::channel(false).0,
         });
         let app = router(shared.clone());
         let (tx, rx) = oneshot::channel::<()>();
@@ -252,7 +272,8 @@ impl StandinHandle {
     }
 
     /// The next `n` calls of `call` are answered only after `delay` (past a client's timeout,
-    /// say); the call itself still takes effect, as a slow DashScope's would.
+    /// say), or when the stand-in shuts down; the call itself still takes effect, as a slow
+    /// DashScope's would.
     pub fn hang_next(&self, call: Call, n: usize, delay: Duration) {
         let mut state = self.shared.lock();
         for _ in 0..n {
@@ -268,7 +289,8 @@ impl StandinHandle {
         }
     }
 
-    /// Tasks created so far (refused creates do not count).
+    /// Tasks created so far (refused creates do not count; a create that made its task and then
+    /// failed or hung does).
     pub fn tasks_created(&self) -> usize {
         self.shared.lock().tasks_created
     }
@@ -277,6 +299,12 @@ impl StandinHandle {
     /// their video was fetched.
     pub fn tasks(&self) -> Vec<TaskSummary> {
         cancel::summaries(&self.shared.lock())
+    }
+
+    /// The ids of the tasks made in the last day whose prompt contains `prompt_contains` (every
+    /// task for `""`), oldest first: how many tasks one job paid for.
+    pub fn task_ids(&self, prompt_contains: &str) -> Vec<String> {
+        list::task_ids(&self.shared.lock(), prompt_contains)
     }
 
     /// The most tasks that were pending or running at the same time.
@@ -289,8 +317,10 @@ impl StandinHandle {
         self.shared.lock().seen.iter().cloned().collect()
     }
 
-    /// Stops accepting connections and waits for the requests in flight.
+    /// Stops accepting connections and waits for the requests in flight (answers held on
+    /// purpose end at once).
     pub async fn shutdown(mut self) {
+        self.shared.closing.send_replace(true);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -308,6 +338,7 @@ impl StandinHandle {
 
 impl Drop for StandinHandle {
     fn drop(&mut self) {
+        self.shared.closing.send_replace(true);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -319,6 +350,6 @@ impl Drop for StandinHandle {
 pub enum Call {
     /// `POST …/video-synthesis`.
     Create,
-    /// `GET /tasks/{task_id}`.
+    /// `GET /tasks/{task_id}` (not the task list).
     Query,
 }

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::cancel::cancel_task;
 use crate::files::serve_file;
+use crate::list::{list_tasks, standin_tasks};
 use crate::qwen::generate_text;
 use crate::state::{Mishap, Shared};
 use crate::tasks::{create_video, query_task};
@@ -33,6 +34,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/services/aigc/video-generation/video-synthesis",
             post(create_video),
         )
+        .route("/api/v1/tasks", get(list_tasks))
+        .route("/api/v1/tasks/", get(list_tasks))
         .route("/api/v1/tasks/{task_id}", get(query_task))
         .route("/api/v1/tasks/{task_id}/cancel", post(cancel_task))
         .route(
@@ -40,6 +43,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             post(generate_text),
         )
         .route("/files/{file}", get(serve_file))
+        .route("/_standin/tasks", get(standin_tasks))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), record))
         .with_state(shared)
@@ -58,7 +62,11 @@ async fn record(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> 
         .map(str::to_owned);
     let call = if method == "POST" && path.ends_with("/video-synthesis") {
         Some(Call::Create)
-    } else if method == "GET" && path.starts_with("/api/v1/tasks/") {
+    } else if method == "GET"
+        && path
+            .strip_prefix("/api/v1/tasks/")
+            .is_some_and(|id| !id.is_empty())
+    {
         Some(Call::Query)
     } else {
         None
@@ -70,7 +78,7 @@ async fn record(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> 
     });
     let mut resp = next.run(req).await;
     match mishap {
-        Some(Mishap::Hang(delay)) => tokio::time::sleep(delay).await,
+        Some(Mishap::Hang(delay)) => shared.hold(delay).await,
         Some(Mishap::Garble) => {
             resp = (
                 StatusCode::OK,

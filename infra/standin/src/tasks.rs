@@ -1,6 +1,10 @@
 //! A video task along its timeline: created (after the key, the markers and the request's rules),
 //! `PENDING` for `pending_for`, `RUNNING` for `running_for` and until its video is rendered, then
 //! `SUCCEEDED` with a video URL or `FAILED`; forgotten after a day; timestamps in Beijing time.
+//! Also the faults that concern one task's create or queries: a create refused before any task
+//! (`[standin:429-storm]`), a create that made its task and then fails or hangs
+//! (`[standin:500-after-create]`, `[standin:hang-create]`), queries that fail or answer an
+//! undocumented status for a while (`[standin:query-5xx]`, `[standin:odd-status]`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -20,6 +24,12 @@ use crate::video::Render;
 
 /// How long a task can be queried.
 const TASK_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// `[standin:429-storm]`: creates with the same prompt refused before one is let through.
+pub(crate) const STORM_REFUSALS: u32 = 3;
+/// `[standin:query-5xx]` and `[standin:odd-status]`: queries of the task so answered first.
+pub(crate) const ODD_QUERIES: u32 = 3;
+/// `[standin:hang-create]`: how long the create's answer is held at most.
+const HANG_CREATE_FOR: Duration = Duration::from_secs(600);
 
 pub(crate) struct Task {
     pub(crate) model: String,
@@ -32,10 +42,40 @@ pub(crate) struct Task {
     /// `W*H` for text-to-video, the tier for image-to-video; reported in `usage`.
     pub(crate) usage: Value,
     pub(crate) signature: String,
+    /// The create's `request_id`, which the task list reports.
+    pub(crate) request_id: String,
+    /// Queries still to answer HTTP 500 (`[standin:query-5xx]`).
+    pub(crate) failing_queries: u32,
+    /// Queries still to answer `SUSPENDED` (`[standin:odd-status]`).
+    pub(crate) odd_queries: u32,
     /// The `parameters.seed` it was created with.
     pub(crate) seed: Option<u64>,
     /// When a cancel ended it (`crate::cancel`); it answers `CANCELED` from then on.
     pub(crate) canceled_at: Option<SystemTime>,
+}
+
+/// Where a task is on its timeline, as DashScope would report it.
+pub(crate) enum Phase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed(Failure),
+    /// Cancelled while pending (`crate::cancel`).
+    Canceled,
+    Unknown,
+}
+
+impl Phase {
+    pub(crate) fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Running => "RUNNING",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed(_) => "FAILED",
+            Self::Canceled => "CANCELED",
+            Self::Unknown => "UNKNOWN",
+        }
+    }
 }
 
 pub(crate) enum Outcome {
@@ -45,15 +85,37 @@ pub(crate) enum Outcome {
 }
 
 impl Task {
-    pub(crate) fn ends_at(&self) -> Instant {
+    fn ends_at(&self) -> Instant {
         self.created + self.pending_for + self.running_for
     }
 
-    /// Whether it still waits for a worker: the only time a cancel is accepted.
-    pub(crate) fn is_pending(&self) -> bool {
-        self.canceled_at.is_none()
-            && !matches!(self.outcome, Outcome::Lost)
-            && self.created.elapsed() < self.pending_for
+    pub(crate) fn phase(&self) -> Phase {
+        let elapsed = self.created.elapsed();
+        match &self.outcome {
+            Outcome::Lost => Phase::Unknown,
+            _ if self.canceled_at.is_some() => Phase::Canceled,
+            _ if elapsed < self.pending_for => Phase::Pending,
+            _ if elapsed < self.pending_for + self.running_for => Phase::Running,
+            Outcome::Fail(f) => Phase::Failed(f.clone()),
+            Outcome::Succeed(render) => match render.get() {
+                None => Phase::Running,
+                Some(Ok(_)) => Phase::Succeeded,
+                Some(Err(_)) => Phase::Failed(Failure {
+                    code: Some("InternalError".into()),
+                    message: Some("The stand-in could not render the video (see its log).".into()),
+                }),
+            },
+        }
+    }
+
+    /// When it left `PENDING`, and when it ended.
+    pub(crate) fn scheduled_at(&self) -> SystemTime {
+        self.submitted_at + self.pending_for
+    }
+
+    pub(crate) fn ended_at(&self) -> SystemTime {
+        self.canceled_at
+            .unwrap_or(self.submitted_at + self.pending_for + self.running_for)
     }
 }
 
@@ -80,6 +142,18 @@ pub(crate) async fn create_video(
     if let Some(refusal) = marker_refusal(&request.prompt) {
         return Err(refusal);
     }
+    if request.prompt.contains("[standin:429-storm]") {
+        let mut state = shared.lock();
+        let refused = state.storms.entry(request.prompt.clone()).or_insert(0);
+        if *refused < STORM_REFUSALS {
+            *refused += 1;
+            return Err(error(
+                429,
+                "Throttling.RateQuota",
+                "Requests rate limit exceeded, please try again later.",
+            ));
+        }
+    }
     let (size, image_problem) = match &request.shape {
         Shape::Size(w, h) => ((*w, *h), None),
         Shape::Image { resolution, image } => i2v_size(resolution, image),
@@ -91,25 +165,6 @@ pub(crate) async fn create_video(
     } else {
         1
     };
-    let mut state = shared.lock();
-    // DashScope forgets tasks after 24 h; so does the stand-in, which may run for days.
-    state
-        .tasks
-        .retain(|_, t| t.created.elapsed() < TASK_LIFETIME);
-    let outcome = if let Some(f) = state.next_failures.pop_front() {
-        Outcome::Fail(f)
-    } else if let Some(f) = prompt_failure(&request.prompt) {
-        Outcome::Fail(f)
-    } else if request.prompt.contains("[standin:lost]") {
-        Outcome::Lost
-    } else if let Some(problem) = image_problem {
-        Outcome::Fail(Failure {
-            code: Some("InvalidParameter".into()),
-            message: Some(problem.into()),
-        })
-    } else {
-        Outcome::Succeed(shared.render(size.0, size.1))
-    };
     let usage = match &request.shape {
         Shape::Size(w, h) => {
             json!({"video_duration": 5, "video_count": 1, "video_ratio": format!("{w}*{h}")})
@@ -120,45 +175,108 @@ pub(crate) async fn create_video(
             "SR": resolution.trim_end_matches('P').parse::<u32>().unwrap_or(720),
         }),
     };
-    let task = Task {
-        model: request.model,
-        prompt: request.prompt,
-        created: now,
-        submitted_at: SystemTime::now(),
-        pending_for: shared.config.pending_for * slow,
-        running_for: shared.config.running_for * slow,
-        outcome,
-        usage,
-        signature: signature(),
-        seed: request.seed,
-        canceled_at: None,
-    };
-    state.tasks_created += 1;
-    let in_flight = 1 + state
-        .tasks
-        .values()
-        .filter(|t| {
-            !matches!(t.outcome, Outcome::Lost) && t.canceled_at.is_none() && t.ends_at() > now
-        })
-        .count();
-    state.max_in_flight = state.max_in_flight.max(in_flight);
-    tracing::info!(
-        target: "emo_standin",
-        %task_id,
-        model = %task.model,
-        width = size.0,
-        height = size.1,
-        "stand-in task created"
+    let marked = |marker: &str| request.prompt.contains(marker);
+    let (failing_queries, odd_queries) = (
+        if marked("[standin:query-5xx]") {
+            ODD_QUERIES
+        } else {
+            0
+        },
+        if marked("[standin:odd-status]") {
+            ODD_QUERIES
+        } else {
+            0
+        },
     );
-    state.tasks.insert(task_id.clone(), task);
-    drop(state);
+    let after = if marked("[standin:500-after-create]") {
+        AfterCreate::Fail
+    } else if marked("[standin:hang-create]") {
+        AfterCreate::Hang
+    } else {
+        AfterCreate::Answer
+    };
+    let request_id = uuid_like();
+    {
+        let mut state = shared.lock();
+        // DashScope forgets tasks after 24 h; so does the stand-in, which may run for days.
+        state
+            .tasks
+            .retain(|_, t| t.created.elapsed() < TASK_LIFETIME);
+        let outcome = if let Some(f) = state.next_failures.pop_front() {
+            Outcome::Fail(f)
+        } else if let Some(f) = prompt_failure(&request.prompt) {
+            Outcome::Fail(f)
+        } else if request.prompt.contains("[standin:lost]") {
+            Outcome::Lost
+        } else if let Some(problem) = image_problem {
+            Outcome::Fail(Failure {
+                code: Some("InvalidParameter".into()),
+                message: Some(problem.into()),
+            })
+        } else {
+            Outcome::Succeed(shared.render(size.0, size.1))
+        };
+        let task = Task {
+            model: request.model,
+            prompt: request.prompt,
+            created: now,
+            submitted_at: SystemTime::now(),
+            pending_for: shared.config.pending_for * slow,
+            running_for: shared.config.running_for * slow,
+            outcome,
+            usage,
+            signature: signature(),
+            request_id: request_id.clone(),
+            failing_queries,
+            odd_queries,
+            seed: request.seed,
+            canceled_at: None,
+        };
+        state.tasks_created += 1;
+        let in_flight = 1 + state
+            .tasks
+            .values()
+            .filter(|t| {
+                !matches!(t.outcome, Outcome::Lost) && t.canceled_at.is_none() && t.ends_at() > now
+            })
+            .count();
+        state.max_in_flight = state.max_in_flight.max(in_flight);
+        tracing::info!(
+            target: "emo_standin",
+            %task_id,
+            model = %task.model,
+            width = size.0,
+            height = size.1,
+            "stand-in task created"
+        );
+        state.tasks.insert(task_id.clone(), task);
+    }
+    match after {
+        AfterCreate::Answer => {}
+        // The task exists and counts; only its answer is lost, as after a crash behind the API.
+        AfterCreate::Fail => {
+            return Err(error(
+                500,
+                "InternalError",
+                "An internal error has occurred, please try again later or contact service support.",
+            ));
+        }
+        AfterCreate::Hang => shared.hold(HANG_CREATE_FOR).await,
+    }
     Ok(json_response(
         200,
         json!({
-            "request_id": uuid_like(),
+            "request_id": request_id,
             "output": {"task_id": task_id, "task_status": "PENDING"},
         }),
     ))
+}
+
+/// What a create answers once its task is made.
+enum AfterCreate {
+    Answer,
+    Fail,
+    Hang,
 }
 
 pub(crate) async fn query_task(
@@ -167,67 +285,61 @@ pub(crate) async fn query_task(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     gate(&shared, &headers)?;
-    let state = shared.lock();
-    let Some(task) = state.tasks.get(&task_id) else {
+    let mut state = shared.lock();
+    let Some(task) = state.tasks.get_mut(&task_id) else {
         return Ok(json_response(
             200,
             json!({"request_id": uuid_like(), "output": {"task_id": task_id, "task_status": "UNKNOWN"}}),
         ));
     };
-    let elapsed = task.created.elapsed();
+    if task.failing_queries > 0 {
+        task.failing_queries -= 1;
+        return Err(error(
+            500,
+            "InternalError",
+            "An internal error has occurred, please try again later or contact service support.",
+        ));
+    }
+    let odd = task.odd_queries > 0;
+    task.odd_queries = task.odd_queries.saturating_sub(1);
+    let task = &*task;
     let submit_time = beijing_time(task.submitted_at);
-    let scheduled_time = beijing_time(task.submitted_at + task.pending_for);
+    if odd {
+        // Undocumented, but in the Java SDK's enum: a client must not take it for an end.
+        return Ok(json_response(
+            200,
+            json!({"request_id": uuid_like(), "output": {
+                "task_id": task_id, "task_status": "SUSPENDED", "submit_time": submit_time,
+            }}),
+        ));
+    }
+    let phase = task.phase();
     let mut output = json!({"task_id": task_id, "submit_time": submit_time});
     let mut usage = None;
-    let status = if matches!(task.outcome, Outcome::Lost) {
-        output = json!({"task_id": task_id});
-        "UNKNOWN"
-    } else if let Some(at) = task.canceled_at {
-        output["end_time"] = json!(beijing_time(at));
-        "CANCELED"
-    } else if elapsed < task.pending_for {
-        "PENDING"
-    } else if elapsed < task.pending_for + task.running_for {
-        output["scheduled_time"] = json!(scheduled_time);
-        "RUNNING"
-    } else {
-        output["scheduled_time"] = json!(scheduled_time);
-        let end_time = beijing_time(task.submitted_at + task.pending_for + task.running_for);
-        let failed = |output: &mut Value, f: &Failure| {
-            output["end_time"] = json!(end_time);
+    match &phase {
+        Phase::Unknown => output = json!({"task_id": task_id}),
+        Phase::Pending => {}
+        Phase::Running => output["scheduled_time"] = json!(beijing_time(task.scheduled_at())),
+        Phase::Succeeded => {
+            output["scheduled_time"] = json!(beijing_time(task.scheduled_at()));
+            output["end_time"] = json!(beijing_time(task.ended_at()));
+            output["video_url"] = json!(video_url(&shared, &task_id, task));
+            output["orig_prompt"] = json!(task.prompt);
+            usage = Some(task.usage.clone());
+        }
+        Phase::Canceled => output["end_time"] = json!(beijing_time(task.ended_at())),
+        Phase::Failed(f) => {
+            output["scheduled_time"] = json!(beijing_time(task.scheduled_at()));
+            output["end_time"] = json!(beijing_time(task.ended_at()));
             if let Some(code) = &f.code {
                 output["code"] = json!(code);
             }
             if let Some(message) = &f.message {
                 output["message"] = json!(message);
             }
-            "FAILED"
-        };
-        match &task.outcome {
-            Outcome::Fail(f) => failed(&mut output, f),
-            Outcome::Succeed(render) => match render.get() {
-                None => "RUNNING",
-                Some(Ok(_)) => {
-                    output["end_time"] = json!(end_time);
-                    output["video_url"] = json!(video_url(&shared, &task_id, task));
-                    output["orig_prompt"] = json!(task.prompt);
-                    usage = Some(task.usage.clone());
-                    "SUCCEEDED"
-                }
-                Some(Err(_)) => failed(
-                    &mut output,
-                    &Failure {
-                        code: Some("InternalError".into()),
-                        message: Some(
-                            "The stand-in could not render the video (see its log).".into(),
-                        ),
-                    },
-                ),
-            },
-            Outcome::Lost => unreachable!("handled above"),
         }
-    };
-    output["task_status"] = json!(status);
+    }
+    output["task_status"] = json!(phase.as_str());
     let mut answer = json!({"request_id": uuid_like(), "output": output});
     if let Some(usage) = usage {
         answer["usage"] = usage;
@@ -236,7 +348,7 @@ pub(crate) async fn query_task(
 }
 
 /// `2025-07-27 21:05:15.212`, Beijing time, as DashScope writes timestamps.
-pub(crate) fn beijing_time(t: SystemTime) -> String {
+fn beijing_time(t: SystemTime) -> String {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let millis = since.subsec_millis();
     let secs = since.as_secs() + 8 * 3600;

@@ -119,6 +119,7 @@ impl JobEnv {
         let mut vars: Vec<(&str, &str)> = JOB_VARS.to_vec();
         vars.extend(base);
         vars.push(("DASHSCOPE_BASE_URL", url.as_str()));
+        vars.push(("DASHSCOPE_VIDEO_HOSTS", "127.0.0.1"));
         vars.extend_from_slice(extra);
         Self {
             state: Arc::new(state(&vars).await),

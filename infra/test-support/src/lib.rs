@@ -73,17 +73,21 @@ pub fn event(name: &str, token: &str) -> lambda_http::Request {
 }
 
 /// For each `case(env)`, a test on the embedded backend and one on the aws backend (skipped
-/// without an emulator, failing under CI). `Env` is [`env::TestEnv`] or [`env::JobEnv`].
+/// without an emulator, failing under CI). `Env` is [`env::TestEnv`] or [`env::JobEnv`]; `Env,
+/// vars; cases` starts each with those extra settings.
 #[macro_export]
 macro_rules! on_both_backends {
     ($env:ty; $($case:ident),* $(,)?) => {
+        $crate::on_both_backends!($env, &[]; $($case),*);
+    };
+    ($env:ty, $vars:expr; $($case:ident),* $(,)?) => {
         mod local {
             #[allow(unused_imports)]
             use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    super::$case(<$env>::local(&[]).await).await;
+                    super::$case(<$env>::local($vars).await).await;
                 }
             )*
         }
@@ -93,7 +97,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let Some(env) = <$env>::aws(&[]).await else { return };
+                    let Some(env) = <$env>::aws($vars).await else { return };
                     super::$case(env).await;
                 }
             )*

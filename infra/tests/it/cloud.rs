@@ -121,6 +121,8 @@ async fn the_call_flow_runs_through_the_deployed_lambdas_and_a_given_up_job_land
         .args([
             "--param",
             &format!("DashScopeBaseUrl={}", standin.base_url()),
+            "--param",
+            "DashScopeVideoHosts=127.0.0.1",
         ])
         // A step that failed for now comes back after its backoff (ChangeMessageVisibility), a
         // given-up one at once; the visibility timeout only covers a worker that died. It must
@@ -167,13 +169,14 @@ async fn the_call_flow_runs_through_the_deployed_lambdas_and_a_given_up_job_land
             json!({"role": "孙悟空", "action": "挥手"}),
         )
         .await;
-    // A job given up: DashScope answers 500 to every create. With two deliveries, the second
-    // failure ends the job FAILED and the queue moves its message to the dead-letter queue.
+    // A job given up: Qwen answers 500 to every description of this character (a passing
+    // failure, and no create is ever sent). With two deliveries, the second failure ends the job
+    // FAILED and the queue moves its message to the dead-letter queue.
     let doomed = api
         .create(
             &token,
-            "/api/v1/video/create",
-            json!({"type": "text_to_video", "prompt": "坏掉的服务 [standin:500]"}),
+            "/api/v1/video/create_with_prompt",
+            json!({"role": "坏掉的服务 [standin:500]", "action": "挥手"}),
         )
         .await;
     // A bad input is refused by the function, in the envelope, and makes no job.

@@ -413,6 +413,7 @@ async fn no_password_token_or_api_key_reaches_the_log_of_a_whole_sticker_job() {
         &[
             ("DASHSCOPE_API_KEY", key),
             ("DASHSCOPE_BASE_URL", &base),
+            ("DASHSCOPE_VIDEO_HOSTS", "127.0.0.1"),
             ("EMO_POLL_INTERVAL_SECS", "1"),
         ],
     );
@@ -447,6 +448,7 @@ async fn a_job_survives_its_worker_being_killed_and_restarted() {
     let env = [
         ("DASHSCOPE_API_KEY", "sk-test"),
         ("DASHSCOPE_BASE_URL", base.as_str()),
+        ("DASHSCOPE_VIDEO_HOSTS", "127.0.0.1"),
         ("EMO_POLL_INTERVAL_SECS", "1"),
         ("EMO_LEASE_SECS", "10"),
     ];
@@ -474,5 +476,97 @@ async fn a_job_survives_its_worker_being_killed_and_restarted() {
     let second = start(dir.path(), &env);
     let last = wait_for_end(&second, &token, &job_id).await;
     assert_eq!(last["status"], "SUCCEEDED", "{last}");
+    assert_eq!(standin.tasks_created(), 1);
+}
+
+#[tokio::test]
+async fn a_create_cut_by_killing_emo_local_is_settled_after_the_restart_with_one_task() {
+    a_create_cut_by_killing_emo_local_is_settled_after_the_restart(Vec::new()).await;
+}
+
+#[tokio::test]
+async fn on_aws_a_create_cut_by_killing_emo_local_is_settled_after_the_restart_with_one_task() {
+    let Some(conf) = emo_test_support::emulator().await else {
+        return;
+    };
+    let resources = emo::store::aws::provision(
+        &conf,
+        &emo_test_support::unique("emo-kill"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let mut vars: Vec<(String, String)> = resources
+        .env()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    vars.push(("EMO_BACKEND".into(), "aws".into()));
+    // The emulator's endpoint and credentials, which `start` would otherwise clear.
+    for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
+        vars.push((k, v));
+    }
+    a_create_cut_by_killing_emo_local_is_settled_after_the_restart(vars).await;
+}
+
+/// emo-local, on the backend `backend_env` names, is killed while DashScope holds the answer to
+/// a create it has made the task for; restarted on the same data, it adopts that task.
+async fn a_create_cut_by_killing_emo_local_is_settled_after_the_restart(
+    backend_env: Vec<(String, String)>,
+) {
+    use emo_standin::{Call, Standin, StandinConfig};
+    let standin = Standin::start(StandinConfig::default()).await.unwrap();
+    // The create reaches DashScope, which makes the task, then holds the answer: emo-local is
+    // killed while it waits for it.
+    standin.hang_next(Call::Create, 1, Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let base = standin.base_url();
+    let mut env = vec![
+        ("DASHSCOPE_API_KEY", "sk-test"),
+        ("DASHSCOPE_BASE_URL", base.as_str()),
+        ("DASHSCOPE_VIDEO_HOSTS", "127.0.0.1"),
+        ("EMO_POLL_INTERVAL_SECS", "1"),
+        ("EMO_LEASE_SECS", "10"),
+        ("EMO_JWT_SECRET", "kill-test-secret-kill-test-secret-32"),
+    ];
+    env.extend(backend_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let first = start(dir.path(), &env);
+    let (token, job_id) = user_with_job(&first, "13600136001", "kill-mid-create").await;
+    let mut made = false;
+    for _ in 0..200 {
+        if standin.tasks_created() == 1 {
+            made = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(made, "the create never reached the stand-in");
+    drop(first); // SIGKILL, the create's answer still held
+
+    // Restarted on the same data dir: once the dead worker's lease is over, the task list shows
+    // the one task of its window, and the job adopts it instead of creating another.
+    let second = start(dir.path(), &env);
+    let http = reqwest::Client::new();
+    let mut last = Value::Null;
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(240) {
+        let r = http
+            .get(second.url(&format!("/api/v1/video/query/{job_id}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        last = json_of(r).await.1["data"].clone();
+        if last["status"] == "SUCCEEDED" || last["status"] == "FAILED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let log = second.log.lock().unwrap().clone();
+    let tasks = standin.task_ids("");
+    assert_eq!(
+        last["status"], "SUCCEEDED",
+        "{last}\ntasks {tasks:?}\n{log}"
+    );
     assert_eq!(standin.tasks_created(), 1);
 }

@@ -12,9 +12,11 @@ use reqwest::{RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::error::{DashScopeError, ErrorKind, bounded};
+use super::hosts::{OffList, VideoHosts};
 use super::wire::{
-    ErrorBody, GenerationAnswer, GenerationInput, GenerationParameters, GenerationRequest, Message,
-    SearchOptions, TaskAnswer, TaskState, VideoInput, VideoParameters, VideoRequest,
+    ErrorBody, GenerationAnswer, GenerationInput, GenerationParameters, GenerationRequest,
+    ListedTask, Message, SearchOptions, TaskAnswer, TaskListAnswer, TaskState, TaskStatus,
+    VideoInput, VideoParameters, VideoRequest, as_u64,
 };
 
 /// Beijing region, where qwen-plus web search is available.
@@ -37,6 +39,18 @@ const MAX_ANSWER_BYTES: usize = 1 << 20;
 /// Cap on error bodies read to find their `code`.
 const MAX_ERROR_BYTES: usize = 64 << 10;
 
+/// The most pages [`DashScope::list_tasks`] reads before it gives up on knowing the whole list.
+pub const MAX_LIST_PAGES: u32 = 20;
+/// Page size asked of the task list; its reference gives a default (10) and no maximum.
+const LIST_PAGE_SIZE: u32 = 100;
+/// How far the task list's range may span, by its reference.
+const LIST_RANGE_MS: u64 = 24 * 3600 * 1000;
+/// Beijing time (UTC+8), in which [`DashScope::list_tasks`] writes its range.
+const BEIJING_OFFSET_MS: u64 = 8 * 3600 * 1000;
+/// The widest window [`DashScope::list_tasks`] accepts: the range less the 8 hours it is widened
+/// by, so that either reading of its times stays within 24 hours.
+pub const MAX_LIST_WINDOW_MS: u64 = LIST_RANGE_MS - BEIJING_OFFSET_MS;
+
 const VIDEO_PATH: &str = "/services/aigc/video-generation/video-synthesis";
 const TEXT_PATH: &str = "/services/aigc/text-generation/generation";
 
@@ -58,6 +72,9 @@ pub struct DashScopeConfig {
     /// First retry delay; doubled per retry, capped at `backoff_max`, with jitter.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// Where [`DashScope::download_video`] may fetch from, redirects included; DashScope's
+    /// result buckets by default.
+    pub video_hosts: VideoHosts,
 }
 
 impl DashScopeConfig {
@@ -74,6 +91,7 @@ impl DashScopeConfig {
             max_retries: 3,
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(8),
+            video_hosts: VideoHosts::default(),
         }
     }
 }
@@ -91,6 +109,7 @@ impl fmt::Debug for DashScopeConfig {
             .field("max_retries", &self.max_retries)
             .field("backoff_base", &self.backoff_base)
             .field("backoff_max", &self.backoff_max)
+            .field("video_hosts", &self.video_hosts)
             .finish()
     }
 }
@@ -104,6 +123,8 @@ pub struct DashScope {
     /// when the key is rotated.
     auth: Arc<RwLock<HeaderValue>>,
     http: reqwest::Client,
+    /// For videos only: no key, and redirects only to `config.video_hosts`.
+    video_http: reqwest::Client,
 }
 
 impl fmt::Debug for DashScope {
@@ -150,11 +171,19 @@ impl DashScope {
             .user_agent(concat!("emo/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|_| DashScopeError::Setup("the HTTP client cannot be built"))?;
+        let video_http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .user_agent(concat!("emo/", env!("CARGO_PKG_VERSION")))
+            .redirect(config.video_hosts.redirect_policy())
+            .build()
+            .map_err(|_| DashScopeError::Setup("the HTTP client cannot be built"))?;
         Ok(Self {
             config,
             base,
             auth,
             http,
+            video_http,
         })
     }
 
@@ -180,7 +209,8 @@ impl DashScope {
     ///
     /// Fails with `InvalidInput` on an empty prompt, `Api` when DashScope refuses (moderation,
     /// size, account, throttling outliving the retries), `Interrupted` when the request may have
-    /// been received but no answer came (not repeated, to avoid paying twice), `Unreachable`.
+    /// been received but no clear answer came (any 5xx, a timeout, a broken connection, a 2xx
+    /// without a readable task id; not repeated, to avoid paying twice), `Unreachable`.
     pub async fn create_text_to_video(
         &self,
         prompt: &str,
@@ -284,7 +314,8 @@ impl DashScope {
         Ok(())
     }
 
-    /// Where task `task_id` is. Unknown or expired ids answer `Ok` with [`TaskStatus::Unknown`].
+    /// Where task `task_id` is. Unknown or expired ids answer `Ok` with [`TaskStatus::Unknown`];
+    /// a status this client does not know answers `Ok` with [`TaskStatus::Unrecognized`].
     ///
     /// Fails with `InvalidInput` on an id that is not DashScope's shape, `Api` (bad key,
     /// throttling or 5xx outliving the retries), `Timeout`, `Unreachable`, or `Protocol` when the
@@ -301,9 +332,17 @@ impl DashScope {
         let output = answer.output.ok_or(DashScopeError::Protocol {
             what: "the task query answer has no output",
         })?;
-        let status = output.task_status.ok_or(DashScopeError::Protocol {
+        let raw_status = output.task_status.ok_or(DashScopeError::Protocol {
             what: "the task query answer has no output.task_status",
         })?;
+        let status = TaskStatus::parse(&raw_status);
+        if status == TaskStatus::Unrecognized {
+            tracing::warn!(
+                task_id,
+                status = %bounded(&raw_status),
+                "dashscope answered a task status this client does not know; polling on"
+            );
+        }
         let state = TaskState {
             task_id: output.task_id.unwrap_or_else(|| task_id.to_owned()),
             status,
@@ -326,6 +365,143 @@ impl DashScope {
             tracing::debug!(task_id = %state.task_id, status = state.status.as_str(), "dashscope task polled");
         }
         Ok(state)
+    }
+
+    /// The tasks of model `model` that DashScope made from `from_ms` to `to_ms` (milliseconds
+    /// since the Unix epoch, both included), read from the task list of the asynchronous task
+    /// management API (`GET {base}/tasks/`; <https://help.aliyun.com/zh/model-studio/manage-asynchronous-tasks>).
+    /// It tells whether a create that ended `Interrupted` made a task after all. The list is a
+    /// free read, retried like a task query.
+    ///
+    /// The reference writes `start_time` and `end_time` as `YYYYMMDDhhmmss` and does not say in
+    /// which time zone it reads them; that it reads them as UTC or as Beijing time is an
+    /// assumption. They are written in Beijing time (UTC+8), the start moved 8 hours earlier and
+    /// the end rounded up to the second: read as Beijing time the range is [from − 8 h, to], read
+    /// as UTC it is [from, to + 8 h], and both cover the window. The reference allows a range of
+    /// at most 24 hours, so the window may span at most [`MAX_LIST_WINDOW_MS`] (16 hours, less the
+    /// rounding to whole seconds). The
+    /// answer is filtered here by its exact `gmt_create` (epoch milliseconds, unambiguous) and
+    /// `model_name`. Pages of 100 are asked for (the reference gives a default of 10 and no
+    /// maximum) and read up to the answer's `total_page`, at most [`MAX_LIST_PAGES`] of them.
+    ///
+    /// Fails with `InvalidInput` on an empty model, a window that ends before it starts or is
+    /// longer than 16 hours; `TaskListTooLong` past the page limit; `Protocol` when a page is not
+    /// the documented shape (no `data`, no page count, an item without `task_id`, `model_name`
+    /// or `gmt_create`, an empty page before the last). After any error the caller cannot tell
+    /// whether a task exists. Otherwise it fails like [`DashScope::query_task`].
+    pub async fn list_tasks(
+        &self,
+        model: &str,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Result<Vec<ListedTask>, DashScopeError> {
+        let model = required(model, "the model is empty")?;
+        if from_ms > to_ms {
+            return Err(DashScopeError::InvalidInput(
+                "the window ends before it starts",
+            ));
+        }
+        let start_s = from_ms.saturating_sub(BEIJING_OFFSET_MS) / 1000;
+        let end_s = to_ms.div_ceil(1000);
+        if (end_s - start_s).saturating_mul(1000) > LIST_RANGE_MS {
+            return Err(DashScopeError::InvalidInput(
+                "the window is longer than the task list allows (16 hours)",
+            ));
+        }
+        let (start, end) = (beijing_compact(start_s), beijing_compact(end_s));
+        let url = reqwest::Url::parse(&format!("{}/tasks/", self.base))
+            .map_err(|_| DashScopeError::Setup("base_url does not make a task list URL"))?;
+        let size = LIST_PAGE_SIZE.to_string();
+        let mut found: Vec<ListedTask> = Vec::new();
+        let mut page: u32 = 1;
+        loop {
+            if page > MAX_LIST_PAGES {
+                tracing::warn!(
+                    model,
+                    from_ms,
+                    to_ms,
+                    "dashscope task list too long to read"
+                );
+                return Err(DashScopeError::TaskListTooLong {
+                    pages: MAX_LIST_PAGES,
+                });
+            }
+            let mut page_url = url.clone();
+            page_url
+                .query_pairs_mut()
+                .append_pair("start_time", &start)
+                .append_pair("end_time", &end)
+                .append_pair("model_name", model)
+                .append_pair("page_no", &page.to_string())
+                .append_pair("page_size", &size);
+            let answer: TaskListAnswer = self
+                .call("task list", Call::Idempotent, || {
+                    self.http
+                        .get(page_url.clone())
+                        .header(AUTHORIZATION, self.auth())
+                })
+                .await?;
+            let protocol = |what| DashScopeError::Protocol { what };
+            let data = answer
+                .data
+                .ok_or(protocol("the task list answer has no data"))?;
+            let pages = answer
+                .total_page
+                .as_ref()
+                .and_then(as_u64)
+                .or_else(|| {
+                    let total = answer.total.as_ref().and_then(as_u64)?;
+                    let per = answer
+                        .page_size
+                        .as_ref()
+                        .and_then(as_u64)
+                        .filter(|&n| n > 0)?;
+                    Some(total.div_ceil(per))
+                })
+                .ok_or(protocol("the task list answer has no total_page"))?;
+            let empty = data.is_empty();
+            for item in data {
+                let task_id = item
+                    .task_id
+                    .filter(|t| !t.is_empty())
+                    .ok_or(protocol("a listed task has no task_id"))?;
+                let created_ms = item
+                    .gmt_create
+                    .as_ref()
+                    .and_then(as_u64)
+                    .ok_or(protocol("a listed task has no gmt_create"))?;
+                let listed_model = item
+                    .model_name
+                    .ok_or(protocol("a listed task has no model_name"))?;
+                if listed_model != model
+                    || !(from_ms..=to_ms).contains(&created_ms)
+                    || found.iter().any(|t| t.task_id == task_id)
+                {
+                    continue;
+                }
+                found.push(ListedTask {
+                    task_id,
+                    created_ms,
+                    status: TaskStatus::parse(item.status.as_deref().unwrap_or("")),
+                });
+            }
+            if u64::from(page) >= pages {
+                break;
+            }
+            if empty {
+                return Err(protocol("a page before the last of the task list is empty"));
+            }
+            page += 1;
+        }
+        tracing::info!(
+            model,
+            from_ms,
+            to_ms,
+            pages = page,
+            found = found.len(),
+            "dashscope task list read"
+        );
+        Ok(found)
     }
 
     /// A short Chinese description of how character `role` (from `source`, e.g. a game or a
@@ -421,8 +597,11 @@ impl DashScope {
 
     /// Fetches the MP4 at `url`, a signed OSS URL from a SUCCEEDED task: a plain GET with the
     /// query string untouched and without the API key, which must not travel to another host.
+    /// Only a URL that `config.video_hosts` allows is fetched (https, or http to a listed loopback
+    /// host), and a redirect is followed only to another such URL.
     ///
-    /// Fails with `InvalidInput` on a URL that is not http(s), `TooLarge` past `max_bytes`,
+    /// Fails with `InvalidInput` on a URL that is not http(s), `UntrustedVideo` on a URL or a
+    /// redirect off the list (nothing is fetched from there), `TooLarge` past `max_bytes`,
     /// `Download` on an error status (403 once the URL has expired), `Timeout`, `Unreachable`.
     pub async fn download_video(
         &self,
@@ -437,12 +616,16 @@ impl DashScope {
             ))?;
         // The query string carries the signature: log the host only.
         let host = parsed.host_str().unwrap_or("-").to_owned();
+        if let Err(reason) = self.config.video_hosts.check(&parsed) {
+            tracing::warn!(%host, reason, allowed = %self.config.video_hosts, "video URL refused");
+            return Err(DashScopeError::UntrustedVideo { host, reason });
+        }
         let max_attempts = self.config.max_retries.saturating_add(1);
         let mut attempt = 0;
         loop {
             attempt += 1;
             let last = attempt >= max_attempts;
-            let failure = match self.http.get(parsed.clone()).send().await {
+            let failure = match self.video_http.get(parsed.clone()).send().await {
                 Ok(resp) if resp.status().is_success() => {
                     match read_capped(resp, max_bytes).await {
                         Ok(Some(bytes)) => {
@@ -467,6 +650,13 @@ impl DashScope {
                 }
                 Err(e) => e,
             };
+            if let Some(off) = OffList::in_error(&failure) {
+                tracing::warn!(%host, to = %off.host, reason = off.reason, "video redirect refused");
+                return Err(DashScopeError::UntrustedVideo {
+                    host: off.host.clone(),
+                    reason: off.reason,
+                });
+            }
             // The URL carries the signature; keep it out of logs and errors.
             let failure = failure.without_url();
             if !last {
@@ -501,13 +691,20 @@ impl DashScope {
                     .body(body.clone())
             })
             .await?;
-        let task_id = answer
+        let Some(task_id) = answer
             .output
             .and_then(|o| o.task_id)
             .filter(|id| !id.is_empty())
-            .ok_or(DashScopeError::Protocol {
-                what: "the create answer has no output.task_id",
-            })?;
+        else {
+            // Accepted, but without the id: a task may exist all the same.
+            tracing::error!(what, "dashscope create answered without output.task_id");
+            return Err(DashScopeError::Interrupted {
+                status: Some(200),
+                code: None,
+                request_id: answer.request_id,
+                source: None,
+            });
+        };
         tracing::info!(
             %task_id,
             model = request.model,
@@ -518,6 +715,12 @@ impl DashScope {
     }
 
     /// Sends the request `build` makes, retrying what `kind` allows, and parses a 2xx answer.
+    ///
+    /// For [`Call::Create`], only what DashScope certainly did not act on is repeated: a 429
+    /// whose code is throttling, and a connect error (nothing was written). Any 5xx, a timeout,
+    /// a connection that broke after the request may have been written, or a 2xx whose answer
+    /// cannot be read ends in `Interrupted`; other 4xx refusals are returned as they are. Reads
+    /// repeat 429 throttling, 5xx and every transport failure.
     async fn call<T: DeserializeOwned>(
         &self,
         what: &'static str,
@@ -531,39 +734,53 @@ impl DashScope {
             let last = attempt >= max_attempts;
             let (failure, may_have_arrived) = match build().send().await {
                 Ok(resp) if resp.status().is_success() => {
+                    let status = resp.status().as_u16();
+                    // A 2xx means a create did happen; an answer that cannot be read loses only
+                    // the task's id, so the create counts as interrupted.
+                    let unreadable = |what: &'static str| {
+                        tracing::warn!(what, status, "dashscope answered 2xx unreadably");
+                        if kind == Call::Create {
+                            interrupted_2xx(status)
+                        } else {
+                            DashScopeError::Protocol { what }
+                        }
+                    };
                     match read_capped(resp, MAX_ANSWER_BYTES).await {
                         Ok(Some(bytes)) => {
-                            return serde_json::from_slice(&bytes).map_err(|_| {
-                                tracing::warn!(what, "dashscope answered 2xx with unreadable JSON");
-                                DashScopeError::Protocol {
-                                    what: "the answer is not the documented JSON",
-                                }
-                            });
+                            return serde_json::from_slice(&bytes)
+                                .map_err(|_| unreadable("the answer is not the documented JSON"));
                         }
-                        Ok(None) => {
-                            return Err(DashScopeError::Protocol {
-                                what: "the answer is too large",
-                            });
-                        }
+                        Ok(None) => return Err(unreadable("the answer is too large")),
                         // The answer started, so a create did happen; only its id was lost.
                         Err(e) => (e, true),
                     }
                 }
                 Ok(resp) => {
                     let status = resp.status();
-                    if kind == Call::Create && matches!(status.as_u16(), 502 | 504) {
-                        // A gateway may have passed the create on before failing.
+                    let err = refusal(resp, attempt).await;
+                    if kind == Call::Create && status.is_server_error() {
+                        // No clear answer: a 500 can come after the task was made and billed,
+                        // and a gateway may have passed the create on before failing.
+                        let (code, request_id) = match &err {
+                            DashScopeError::Api {
+                                code, request_id, ..
+                            } => (Some(code.clone()), request_id.clone()),
+                            _ => (None, None),
+                        };
                         tracing::error!(
                             what,
                             status = status.as_u16(),
-                            "dashscope create met a gateway error; not repeated"
+                            code = code.as_deref().unwrap_or("-"),
+                            request_id = request_id.as_deref().unwrap_or("-"),
+                            "dashscope create answered 5xx; not repeated, a task may exist"
                         );
                         return Err(DashScopeError::Interrupted {
                             status: Some(status.as_u16()),
+                            code,
+                            request_id,
                             source: None,
                         });
                     }
-                    let err = refusal(resp, attempt).await;
                     if repeatable_status(status, &err) && !last {
                         self.pause(what, attempt, err.code().unwrap_or("-")).await;
                         continue;
@@ -587,6 +804,8 @@ impl DashScope {
                 );
                 return Err(DashScopeError::Interrupted {
                     status: None,
+                    code: None,
+                    request_id: None,
                     source: Some(failure),
                 });
             }
@@ -623,6 +842,16 @@ impl DashScope {
     }
 }
 
+/// A create that DashScope accepted (`status`, 2xx) but whose answer lost the task's id.
+fn interrupted_2xx(status: u16) -> DashScopeError {
+    DashScopeError::Interrupted {
+        status: Some(status),
+        code: None,
+        request_id: None,
+        source: None,
+    }
+}
+
 /// Reads a refused call's body for its `code`, never keeping the body itself.
 async fn refusal(resp: reqwest::Response, attempt: u32) -> DashScopeError {
     let status = resp.status().as_u16();
@@ -648,8 +877,8 @@ async fn refusal(resp: reqwest::Response, attempt: u32) -> DashScopeError {
     }
 }
 
-/// 429 throttling (not quota exhaustion, which waiting a second does not fix) and 5xx are
-/// repeated: DashScope refused them, so even a create did not happen.
+/// 429 throttling (not an account code listed under 429, which waiting does not fix) and 5xx
+/// are worth repeating; [`DashScope::call`] never lets a create reach the 5xx case.
 fn repeatable_status(status: StatusCode, err: &DashScopeError) -> bool {
     if status == StatusCode::TOO_MANY_REQUESTS {
         return err.kind() == ErrorKind::Throttled;
@@ -718,6 +947,28 @@ fn checked_seed(seed: Option<u32>) -> Result<Option<u32>, DashScopeError> {
         )),
         other => Ok(other),
     }
+}
+
+/// `secs` since the Unix epoch as Beijing time (UTC+8), `YYYYMMDDhhmmss`, the task list's format.
+fn beijing_compact(secs: u64) -> String {
+    let local = secs + BEIJING_OFFSET_MS / 1000;
+    let (days, rem) = ((local / 86_400) as i64, local % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 fn required<'a>(value: &'a str, problem: &'static str) -> Result<&'a str, DashScopeError> {
@@ -796,6 +1047,37 @@ mod tests {
     }
 
     #[test]
+    fn the_task_lists_times_are_beijing_time() {
+        // 2025-04-25 08:07:08 UTC is 16:07:08 in Beijing.
+        assert_eq!(beijing_compact(1_745_568_428), "20250425160708");
+        // Across a day and a year boundary: 2024-12-31 16:00:00 UTC is New Year in Beijing.
+        assert_eq!(beijing_compact(1_735_660_800), "20250101000000");
+        assert_eq!(beijing_compact(0), "19700101080000");
+    }
+
+    #[tokio::test]
+    async fn a_task_list_window_that_cannot_be_asked_for_is_refused_before_any_call() {
+        let mut config = DashScopeConfig::new("k");
+        // Nothing listens here: a call would fail Unreachable, not InvalidInput.
+        config.base_url = "http://127.0.0.1:9/api/v1".into();
+        let client = DashScope::new(config).unwrap();
+        let hour = 3_600_000;
+        let t = 1_745_568_428_109;
+        for (model, from, to) in [
+            ("wan2.2-i2v-flash", t, t - 1),
+            ("wan2.2-i2v-flash", t, t + MAX_LIST_WINDOW_MS + 1),
+            ("wan2.2-i2v-flash", t, t + 17 * hour),
+            (" ", t, t + hour),
+        ] {
+            let err = client.list_tasks(model, from, to).await.unwrap_err();
+            assert!(
+                matches!(err, DashScopeError::InvalidInput(_)),
+                "{model} {from} {to}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
     fn long_descriptions_are_cut_at_a_clause_end() {
         let short = "  圆脸，大眼睛。 ";
         assert_eq!(cut_description(short), "圆脸，大眼睛。");
@@ -808,26 +1090,5 @@ mod tests {
             cut_description(&unbroken).chars().count(),
             MAX_DESCRIPTION_CHARS
         );
-    }
-}
-
-// TEMPORARY STUB, replaced by the task list client on merge.
-/// A task from DashScope's task list.
-#[derive(Debug, Clone)]
-pub struct ListedTask {
-    pub task_id: String,
-    pub created_ms: u64,
-    pub status: crate::dashscope::TaskStatus,
-}
-
-impl DashScope {
-    /// Stub.
-    pub async fn list_tasks(
-        &self,
-        _model: &str,
-        _from_ms: u64,
-        _to_ms: u64,
-    ) -> Result<Vec<ListedTask>, DashScopeError> {
-        Err(DashScopeError::InvalidInput("stub"))
     }
 }

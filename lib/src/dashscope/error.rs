@@ -10,15 +10,24 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
     /// Content moderation refused the prompt, the image or the generated video
-    /// (`DataInspectionFailed`, `InvalidParameter.DataInspection`).
+    /// (`DataInspectionFailed`).
     Moderation,
+    /// DashScope could not download or read the input media (`InvalidParameter.DataInspection`:
+    /// "Unable to download the media resource during the data inspection process", "The media
+    /// format is not supported or incorrect for the data inspection"). Not moderation: another
+    /// picture, not another wording, fixes it.
+    BadMedia,
     /// The prompt or image is suspected of infringing copyright or other intellectual property
     /// (`IPInfringementSuspect`, or any code or message that talks about copyright or IP).
     Copyright,
-    /// Emo's account cannot be used right now: bad API key, unpaid bill, exhausted quota, model
-    /// not purchased, access denied. An operator has to act; it is never the user's fault.
+    /// Emo's account cannot be used right now: bad API key, unpaid bill (`Arrearage`, and the
+    /// 429s `PrepaidBillOverdue`, `PostpaidBillOverdue`), nothing purchased
+    /// (`CommodityNotPurchased`, `AccessDenied.Unpurchased`), the free tier used up, access
+    /// denied. An operator has to act; it is never the user's fault, and waiting does not help.
     Unavailable,
-    /// Rate limited, still after the client's retries.
+    /// Rate limited (`Throttling`, `Throttling.RateQuota`, `Throttling.BurstRate`, and
+    /// `Throttling.AllocationQuota`, which the error table explains as a tokens-per-second or
+    /// -minute limit), still after the client's retries.
     Throttled,
     /// No answer in time.
     Timeout,
@@ -29,13 +38,18 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// Sorts an upstream failure by HTTP status (absent for a FAILED task), `code` and `message`.
-    /// Copyright is checked first and generously, since DashScope words it in several ways.
+    /// Sorts an upstream failure by HTTP status (absent for a FAILED task), `code` and `message`,
+    /// after DashScope's published error table (<https://help.aliyun.com/zh/model-studio/error-code>).
+    /// Copyright is checked first and generously, since DashScope words it in several ways; a 429
+    /// is throttling only when its code is not one of the account codes the table lists under 429.
     pub fn classify(status: Option<u16>, code: Option<&str>, message: Option<&str>) -> Self {
         let code = code.unwrap_or("").trim();
         let message = message.unwrap_or("");
         if mentions_ip(code) || mentions_ip(message) {
             return Self::Copyright;
+        }
+        if is_bad_media(code, message) {
+            return Self::BadMedia;
         }
         if code.contains("DataInspection")
             || message.contains("inappropriate content")
@@ -43,7 +57,7 @@ impl ErrorKind {
         {
             return Self::Moderation;
         }
-        if is_account_code(code) || matches!(status, Some(401..=403)) {
+        if is_account_code(code, message) || matches!(status, Some(401..=403)) {
             return Self::Unavailable;
         }
         if code.starts_with("Throttling") || status == Some(429) {
@@ -79,6 +93,7 @@ impl ErrorKind {
     pub fn user_message(self) -> &'static str {
         match self {
             Self::Moderation => "内容未通过安全审核，请修改描述或更换图片后再试",
+            Self::BadMedia => "图片无法读取，请换一张 JPG 或 PNG 图片再试",
             Self::Copyright => "内容疑似涉及版权或知识产权，请换一个原创的描述或图片再试",
             Self::Unavailable => "服务暂时不可用，请稍后再试",
             Self::Throttled => "当前使用的人较多，请稍后再试",
@@ -93,6 +108,7 @@ impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self {
             Self::Moderation => "content moderation",
+            Self::BadMedia => "unreadable media",
             Self::Copyright => "copyright suspicion",
             Self::Unavailable => "account unavailable",
             Self::Throttled => "throttled",
@@ -112,19 +128,40 @@ pub fn failure_message(code: Option<&str>, message: Option<&str>) -> String {
         .to_owned()
 }
 
-/// Codes that mean Emo's account, key or quota is the problem. `Throttling.AllocationQuota` is a
-/// 429 but no retry fixes it, so it lands here rather than with throttling.
-fn is_account_code(code: &str) -> bool {
-    code == "Arrearage"
+/// Codes that mean Emo's account, key or quota is the problem. The error table lists
+/// `CommodityNotPurchased`, `PrepaidBillOverdue` and `PostpaidBillOverdue` under HTTP 429, so a
+/// 429 alone does not mean "slow down". `Throttling.AllocationQuota` is a tokens-per-second limit
+/// (temporary) except when it says the free quota is gone for a model that cannot be paid for.
+fn is_account_code(code: &str, message: &str) -> bool {
+    let free_quota_gone = code == "Throttling.AllocationQuota"
+        && message
+            .to_ascii_lowercase()
+            .contains("free allocated quota");
+    free_quota_gone
+        || code == "Arrearage"
         || code == "InvalidApiKey"
         || code.starts_with("AllocationQuota")
-        || code == "Throttling.AllocationQuota"
         || code.starts_with("AccessDenied")
         || code.ends_with(".AccessDenied")
         || code.contains("Unpurchased")
         || code.contains("Arrearage")
+        || code == "CommodityNotPurchased"
+        || code == "PrepaidBillOverdue"
+        || code == "PostpaidBillOverdue"
         || code == "ModelNotExist"
         || code == "ModelNotFound"
+}
+
+/// `InvalidParameter.DataInspection`: the table's causes are a media download that timed out and
+/// a format or size the inspection cannot read. A FAILED task may carry only the message.
+fn is_bad_media(code: &str, message: &str) -> bool {
+    if code == "InvalidParameter.DataInspection" {
+        return true;
+    }
+    let lower = message.to_ascii_lowercase();
+    (code.is_empty() || code == "InvalidParameter")
+        && (lower.contains("for the data inspection")
+            || lower.contains("during the data inspection"))
 }
 
 /// Whether `text` talks about copyright or intellectual property, in English or Chinese. A bare
@@ -201,16 +238,23 @@ pub enum DashScopeError {
         #[source]
         source: reqwest::Error,
     },
-    /// A create request broke, timed out, or met a gateway error (502, 504) after it may have
-    /// reached DashScope. A task may exist and be billed, so it was not repeated; its id is
-    /// unknown.
+    /// A create got no clear answer: any 5xx (a 500 can come after the task was made and billed,
+    /// a gateway may have passed the request on), a timeout, a connection that broke after
+    /// the request may have been written, or a 2xx whose task id could not be read. A task may exist and be billed, so the create was not
+    /// repeated; its id is unknown ([`crate::dashscope::DashScope::list_tasks`] can look for it).
     #[error(
-        "a create request was interrupted after it may have reached DashScope (HTTP {}); not repeated",
-        status.map_or_else(|| "-".to_owned(), |s| s.to_string())
+        "a create request was interrupted after it may have reached DashScope (HTTP {}, code {}, request id {}); not repeated",
+        status.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+        code.as_deref().unwrap_or("-"),
+        request_id.as_deref().unwrap_or("-")
     )]
     Interrupted {
-        /// The gateway's status, when one answered.
+        /// The status that answered (a 5xx, or the 2xx of an unreadable answer), when one did.
         status: Option<u16>,
+        /// The answer's `code`, when it was DashScope's error JSON.
+        code: Option<String>,
+        /// The answer's `request_id`, for DashScope's support.
+        request_id: Option<String>,
         #[source]
         source: Option<reqwest::Error>,
     },
@@ -223,6 +267,13 @@ pub enum DashScopeError {
     /// The video URL answered with an error status (an expired signed URL answers 403).
     #[error("video download answered HTTP {status} after {attempts} attempt(s)")]
     Download { status: u16, attempts: u32 },
+    /// The video URL, or a redirect from it, leads somewhere `DASHSCOPE_VIDEO_HOSTS` does not
+    /// allow (another host, or plain http to one that is not loopback); nothing was fetched there.
+    #[error("the video URL was refused: {reason} (host {host})")]
+    UntrustedVideo { host: String, reason: &'static str },
+    /// The task list ran past the pages the client reads, so what it holds is not known in full.
+    #[error("the task list has more than {pages} pages; not read to its end")]
+    TaskListTooLong { pages: u32 },
     /// The caller passed something the client refuses to send (empty prompt, malformed task id).
     #[error("invalid input: {0}")]
     InvalidInput(&'static str),
@@ -236,11 +287,16 @@ impl DashScopeError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Api { kind, .. } => *kind,
+            Self::Interrupted {
+                status: Some(_), ..
+            } => ErrorKind::Upstream,
             Self::Timeout { .. } | Self::Interrupted { .. } => ErrorKind::Timeout,
             Self::Unreachable { .. }
             | Self::Protocol { .. }
             | Self::TooLarge { .. }
-            | Self::Download { .. } => ErrorKind::Upstream,
+            | Self::Download { .. }
+            | Self::UntrustedVideo { .. }
+            | Self::TaskListTooLong { .. } => ErrorKind::Upstream,
             Self::InvalidInput(_) => ErrorKind::BadRequest,
             Self::Setup(_) => ErrorKind::Unavailable,
         }
@@ -252,7 +308,8 @@ impl DashScopeError {
     }
 
     /// Whether the same call may succeed later (throttling, timeouts, DashScope's own failures).
-    /// False for [`DashScopeError::Interrupted`]: repeating that create could pay for a task twice.
+    /// False for [`DashScopeError::Interrupted`]: repeating that create could pay for a task twice;
+    /// false for a refused video URL: asking again gives the same URL.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Api { kind, status, .. } => {
@@ -264,6 +321,8 @@ impl DashScopeError {
             Self::Interrupted { .. }
             | Self::Protocol { .. }
             | Self::TooLarge { .. }
+            | Self::UntrustedVideo { .. }
+            | Self::TaskListTooLong { .. }
             | Self::InvalidInput(_)
             | Self::Setup(_) => false,
         }
@@ -288,11 +347,15 @@ mod tests {
 
     #[test]
     fn moderation_codes_give_the_moderation_message() {
-        for code in ["DataInspectionFailed", "InvalidParameter.DataInspection"] {
+        for message in [
+            "Input or output data may contain inappropriate content.",
+            "Input data may contain inappropriate content.",
+            "whatever",
+        ] {
             assert_eq!(
-                kind(Some(400), code, "whatever"),
+                kind(Some(400), "DataInspectionFailed", message),
                 ErrorKind::Moderation,
-                "{code}"
+                "{message}"
             );
         }
         assert_eq!(
@@ -302,6 +365,48 @@ mod tests {
             ),
             ErrorKind::Moderation.user_message()
         );
+    }
+
+    #[test]
+    fn media_that_cannot_be_downloaded_or_read_is_not_moderation() {
+        // The error table's InvalidParameter.DataInspection messages.
+        for message in [
+            "Unable to download the media resource during the data inspection process.",
+            "The media format is not supported or incorrect for the data inspection.",
+            "The image size is not supported for the data inspection.",
+            "",
+        ] {
+            assert_eq!(
+                kind(Some(400), "InvalidParameter.DataInspection", message),
+                ErrorKind::BadMedia,
+                "{message}"
+            );
+        }
+        // A FAILED task may carry the message alone.
+        assert_eq!(
+            failure_message(
+                None,
+                Some("The media format is not supported or incorrect for the data inspection.")
+            ),
+            ErrorKind::BadMedia.user_message()
+        );
+        assert_eq!(
+            ErrorKind::BadMedia.user_message(),
+            "图片无法读取，请换一张 JPG 或 PNG 图片再试"
+        );
+        assert_ne!(
+            ErrorKind::BadMedia.user_message(),
+            ErrorKind::Moderation.user_message()
+        );
+        let refused = DashScopeError::Api {
+            kind: ErrorKind::BadMedia,
+            status: 400,
+            code: "InvalidParameter.DataInspection".into(),
+            message: None,
+            request_id: None,
+            attempts: 1,
+        };
+        assert!(!refused.is_retryable(), "the same picture fails again");
     }
 
     #[test]
@@ -348,10 +453,13 @@ mod tests {
         let cases = [
             (400, "Arrearage"),
             (403, "AllocationQuota.FreeTierOnly"),
-            (429, "Throttling.AllocationQuota"),
             (403, "AccessDenied.Unpurchased"),
             (401, "InvalidApiKey"),
             (403, "AccessDenied"),
+            // Listed under HTTP 429 in the error table, yet no wait fixes them.
+            (429, "CommodityNotPurchased"),
+            (429, "PrepaidBillOverdue"),
+            (429, "PostpaidBillOverdue"),
         ];
         for (status, code) in cases {
             assert_eq!(
@@ -361,6 +469,39 @@ mod tests {
             );
         }
         assert!(ErrorKind::Unavailable.user_message().contains("暂时不可用"));
+        let overdue = DashScopeError::Api {
+            kind: kind(
+                Some(429),
+                "PrepaidBillOverdue",
+                "The prepaid bill is overdue.",
+            ),
+            status: 429,
+            code: "PrepaidBillOverdue".into(),
+            message: None,
+            request_id: None,
+            attempts: 1,
+        };
+        assert!(!overdue.is_retryable(), "an unpaid bill is not throttling");
+    }
+
+    #[test]
+    fn allocation_quota_is_a_rate_limit_unless_the_free_quota_is_gone() {
+        assert_eq!(
+            kind(
+                Some(429),
+                "Throttling.AllocationQuota",
+                "Allocated quota exceeded, please increase your quota limit."
+            ),
+            ErrorKind::Throttled
+        );
+        assert_eq!(
+            kind(
+                Some(429),
+                "Throttling.AllocationQuota",
+                "Free allocated quota exceeded."
+            ),
+            ErrorKind::Unavailable
+        );
     }
 
     #[test]
@@ -424,6 +565,37 @@ mod tests {
         assert!(!api(ErrorKind::Moderation, 400).is_retryable());
         assert!(!api(ErrorKind::BadRequest, 400).is_retryable());
         assert!(!DashScopeError::Protocol { what: "x" }.is_retryable());
+        let refused = DashScopeError::UntrustedVideo {
+            host: "example.com".into(),
+            reason: "the host is not in DASHSCOPE_VIDEO_HOSTS",
+        };
+        assert!(!refused.is_retryable());
+        assert_eq!(refused.kind(), ErrorKind::Upstream);
+        assert!(!DashScopeError::TaskListTooLong { pages: 20 }.is_retryable());
+    }
+
+    #[test]
+    fn an_interrupted_create_is_never_retryable_and_says_what_answered() {
+        let answered = DashScopeError::Interrupted {
+            status: Some(500),
+            code: Some("InternalError".into()),
+            request_id: Some("req-1".into()),
+            source: None,
+        };
+        assert!(!answered.is_retryable());
+        assert_eq!(answered.kind(), ErrorKind::Upstream);
+        let shown = answered.to_string();
+        assert!(
+            shown.contains("500") && shown.contains("InternalError") && shown.contains("req-1")
+        );
+        let silent = DashScopeError::Interrupted {
+            status: None,
+            code: None,
+            request_id: None,
+            source: None,
+        };
+        assert!(!silent.is_retryable());
+        assert_eq!(silent.kind(), ErrorKind::Timeout);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! DashScope's endpoint, key and models: `DASHSCOPE_API_KEY`, `DASHSCOPE_API_KEY_SECRET_ID`,
 //! `DASHSCOPE_BASE_URL`, `DASHSCOPE_T2V_MODEL`, `DASHSCOPE_I2V_MODEL`, `DASHSCOPE_TEXT_MODEL`,
-//! `DASHSCOPE_TIMEOUT_SECS`. Read only by the processes that run jobs.
+//! `DASHSCOPE_TIMEOUT_SECS`, `DASHSCOPE_VIDEO_HOSTS`. Read only by the processes that run jobs.
 
 use std::time::Duration;
 
 use super::DashScopeConfig;
-use super::{DEFAULT_BASE_URL, DEFAULT_I2V_MODEL, DEFAULT_T2V_MODEL, DEFAULT_TEXT_MODEL};
-use crate::settings::{Env, SettingsError};
+use super::{
+    DEFAULT_BASE_URL, DEFAULT_I2V_MODEL, DEFAULT_T2V_MODEL, DEFAULT_TEXT_MODEL, VideoHosts,
+};
+use crate::settings::{Env, SettingsError, bad};
 use crate::store::Backend;
 
 #[derive(Clone)]
@@ -23,6 +25,10 @@ pub struct DashScopeSettings {
     pub text_model: String,
     /// `DASHSCOPE_TIMEOUT_SECS`: the most one DashScope call may take.
     pub timeout: Duration,
+    /// `DASHSCOPE_VIDEO_HOSTS`: the hosts a finished video may be downloaded from, comma
+    /// separated (patterns as in [`VideoHosts`]); default DashScope's result buckets
+    /// ([`super::DEFAULT_VIDEO_HOSTS`]). Whatever points Emo at a stand-in lists its host here.
+    pub video_hosts: VideoHosts,
 }
 
 impl std::fmt::Debug for DashScopeSettings {
@@ -35,6 +41,7 @@ impl std::fmt::Debug for DashScopeSettings {
             .field("i2v_model", &self.i2v_model)
             .field("text_model", &self.text_model)
             .field("timeout", &self.timeout)
+            .field("video_hosts", &self.video_hosts)
             .finish()
     }
 }
@@ -64,6 +71,15 @@ impl DashScopeSettings {
                 .get("DASHSCOPE_TEXT_MODEL")
                 .unwrap_or_else(|| DEFAULT_TEXT_MODEL.into()),
             timeout: env.secs("DASHSCOPE_TIMEOUT_SECS", 30, 1..=300)?,
+            video_hosts: match env.get("DASHSCOPE_VIDEO_HOSTS") {
+                None => VideoHosts::default(),
+                Some(list) => VideoHosts::parse(&list).map_err(|why| {
+                    bad(
+                        "DASHSCOPE_VIDEO_HOSTS",
+                        format!("not a list of host patterns: {why}"),
+                    )
+                })?,
+            },
         })
     }
 
@@ -75,6 +91,7 @@ impl DashScopeSettings {
             i2v_model: self.i2v_model.clone(),
             text_model: self.text_model.clone(),
             timeout: self.timeout,
+            video_hosts: self.video_hosts.clone(),
             ..DashScopeConfig::new(api_key)
         }
     }
@@ -106,5 +123,25 @@ mod tests {
         let s = read(Backend::Aws, &id).unwrap();
         assert_eq!(s.api_key_secret_id.as_deref(), Some("emo/dashscope"));
         assert!(!format!("{:?}", read(Backend::Local, &both[..1]).unwrap()).contains("sk-plain"));
+    }
+
+    #[test]
+    fn the_video_hosts_default_to_dashscopes_and_a_bad_list_stops_the_start() {
+        let read = |vars: &[(&str, &str)]| {
+            with_vars(vars, |env| DashScopeSettings::from_env(env, Backend::Local))
+        };
+        let s = read(&[]).unwrap();
+        assert_eq!(s.video_hosts, VideoHosts::default());
+        assert_eq!(
+            s.client_config("k".into()).video_hosts,
+            VideoHosts::default()
+        );
+        let s = read(&[("DASHSCOPE_VIDEO_HOSTS", "127.0.0.1, localhost")]).unwrap();
+        assert_eq!(s.video_hosts.to_string(), "127.0.0.1,localhost");
+        assert_eq!(s.client_config("k".into()).video_hosts, s.video_hosts);
+        for list in [" , ", "*", "https://example.com", "*.com"] {
+            let err = read(&[("DASHSCOPE_VIDEO_HOSTS", list)]).unwrap_err();
+            assert_eq!(err.name, "DASHSCOPE_VIDEO_HOSTS", "{list:?}");
+        }
     }
 }

@@ -13,28 +13,31 @@ pub enum TaskStatus {
     Failed,
     /// Only after an explicit cancel of a pending task.
     Canceled,
-    /// The task does not exist for this key and region, or is older than 24 h; also any status
-    /// string this client does not know.
+    /// `UNKNOWN`: the task does not exist for this key and region, or is older than 24 h.
     Unknown,
+    /// A status this client does not know, such as `SUSPENDED` (in the Java SDK's enum,
+    /// undocumented). Not an end state: nothing says the task will not still finish, and it may
+    /// already be billed, so it is polled again (the job's deadline bounds how long).
+    Unrecognized,
 }
 
 impl TaskStatus {
-    /// Reads DashScope's upper-case status. `SUSPENDED` (in the Java SDK's enum, undocumented)
-    /// counts as pending: it is not an end state.
+    /// Reads DashScope's upper-case status; anything else is [`TaskStatus::Unrecognized`].
     pub fn parse(raw: &str) -> Self {
         match raw.trim().to_ascii_uppercase().as_str() {
-            "PENDING" | "SUSPENDED" => Self::Pending,
+            "PENDING" => Self::Pending,
             "RUNNING" => Self::Running,
             "SUCCEEDED" => Self::Succeeded,
             "FAILED" => Self::Failed,
             "CANCELED" | "CANCELLED" => Self::Canceled,
-            _ => Self::Unknown,
+            "UNKNOWN" => Self::Unknown,
+            _ => Self::Unrecognized,
         }
     }
 
     /// Whether polling should stop: the task will not change any more.
     pub fn is_terminal(self) -> bool {
-        !matches!(self, Self::Pending | Self::Running)
+        !matches!(self, Self::Pending | Self::Running | Self::Unrecognized)
     }
 
     /// DashScope's spelling.
@@ -46,6 +49,7 @@ impl TaskStatus {
             Self::Failed => "FAILED",
             Self::Canceled => "CANCELED",
             Self::Unknown => "UNKNOWN",
+            Self::Unrecognized => "UNRECOGNIZED",
         }
     }
 }
@@ -54,6 +58,15 @@ impl<'de> Deserialize<'de> for TaskStatus {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(Self::parse(&String::deserialize(d)?))
     }
+}
+
+/// A task as the task list describes it ([`crate::dashscope::DashScope::list_tasks`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedTask {
+    pub task_id: String,
+    /// `gmt_create`: when DashScope made the task, in milliseconds since the Unix epoch.
+    pub created_ms: u64,
+    pub status: TaskStatus,
 }
 
 /// A task as the query endpoint describes it.
@@ -159,10 +172,38 @@ pub(crate) struct TaskAnswer {
 #[serde(default)]
 pub(crate) struct TaskOutput {
     pub task_id: Option<String>,
-    pub task_status: Option<TaskStatus>,
+    /// Kept as written, so that a status this client does not know reaches the log.
+    pub task_status: Option<String>,
     pub video_url: Option<String>,
     pub code: Option<String>,
     pub message: Option<String>,
+}
+
+/// One page of `GET /tasks/`: `{"total", "data": [...], "total_page", "page_no", "page_size",
+/// "request_id"}`. Numbers are read as JSON values: the reference types them, but a string
+/// where a number was promised should not make the whole list unreadable.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct TaskListAnswer {
+    pub data: Option<Vec<ListItem>>,
+    pub total: Option<serde_json::Value>,
+    pub total_page: Option<serde_json::Value>,
+    pub page_size: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ListItem {
+    pub task_id: Option<String>,
+    pub model_name: Option<String>,
+    pub gmt_create: Option<serde_json::Value>,
+    pub status: Option<String>,
+}
+
+/// A JSON number, or a string of digits, as `u64`.
+pub(crate) fn as_u64(v: &serde_json::Value) -> Option<u64> {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -202,10 +243,41 @@ mod tests {
     fn unknown_and_odd_statuses_are_tolerated() {
         assert_eq!(TaskStatus::parse("SUCCEEDED"), TaskStatus::Succeeded);
         assert_eq!(TaskStatus::parse("succeeded"), TaskStatus::Succeeded);
-        assert_eq!(TaskStatus::parse("SUSPENDED"), TaskStatus::Pending);
-        assert_eq!(TaskStatus::parse("SOMETHING_NEW"), TaskStatus::Unknown);
+        assert_eq!(TaskStatus::parse("UNKNOWN"), TaskStatus::Unknown);
         assert!(TaskStatus::Unknown.is_terminal());
         assert!(!TaskStatus::Running.is_terminal());
+    }
+
+    #[test]
+    fn a_status_this_client_does_not_know_keeps_the_task_polled() {
+        for raw in ["SUSPENDED", "SOMETHING_NEW", ""] {
+            let status = TaskStatus::parse(raw);
+            assert_eq!(status, TaskStatus::Unrecognized, "{raw:?}");
+            assert!(!status.is_terminal(), "{raw:?} must not end the job");
+        }
+    }
+
+    #[test]
+    fn a_task_list_page_reads_the_documented_fields() {
+        let raw = r#"{"total": 2, "data": [
+            {"api_key_id": "15xxxx", "gmt_create": 1745568428109, "model_name": "wanx2.1-kf2v-plus",
+             "region": "cn-beijing", "request_id": "r", "start_time": 1745568428138,
+             "status": "RUNNING", "task_id": "50e2ccea"},
+            {"gmt_create": "1745568293253", "model_name": "wanx2.1-t2i-turbo", "status": "SUCCEEDED",
+             "task_id": "3c777dbc", "end_time": 1745568302481}],
+            "total_page": 1, "page_no": 1, "request_id": "f6", "page_size": 10}"#;
+        let page: TaskListAnswer = serde_json::from_str(raw).unwrap();
+        let data = page.data.unwrap();
+        assert_eq!(data.len(), 2);
+        assert_eq!(
+            data[0].gmt_create.as_ref().and_then(as_u64),
+            Some(1745568428109)
+        );
+        assert_eq!(
+            data[1].gmt_create.as_ref().and_then(as_u64),
+            Some(1745568293253)
+        );
+        assert_eq!(page.total_page.as_ref().and_then(as_u64), Some(1));
     }
 
     #[test]
@@ -216,12 +288,12 @@ mod tests {
         let a: TaskAnswer = serde_json::from_str(raw).unwrap();
         let out = a.output.unwrap();
         assert_eq!(out.task_id.as_deref(), Some("t"));
-        assert_eq!(out.task_status, Some(TaskStatus::Running));
+        assert_eq!(out.task_status.as_deref(), Some("RUNNING"));
         assert!(out.video_url.is_none() && out.code.is_none());
 
         let failed = r#"{"output":{"task_id":"t","task_status":"FAILED"}}"#;
         let a: TaskAnswer = serde_json::from_str(failed).unwrap();
-        assert_eq!(a.output.unwrap().task_status, Some(TaskStatus::Failed));
+        assert_eq!(a.output.unwrap().task_status.as_deref(), Some("FAILED"));
     }
 
     #[test]

@@ -122,6 +122,10 @@ pub(super) fn decode(
     let mut command = FfmpegCommand::new_with_path(ffmpeg);
     command
         .args(["-nostdin", "-hide_banner"])
+        // The file came from the network: read it as MP4 only (`mp4` names the demuxer
+        // `mov,mp4,m4a,3gp,3g2,mj2`) and open nothing but local files, so a playlist or a
+        // concat list posing as a video cannot make ffmpeg fetch or read anything else.
+        .args(["-f", "mp4", "-protocol_whitelist", "file"])
         .input(mp4.as_os_str())
         .args(["-map", "0:v:0", "-an", "-sn", "-dn"])
         .filter(filter)

@@ -1,13 +1,14 @@
 //! The Data URI as text: the `data:<mime>;base64,` header checked, the base64 payload decoded
 //! (refused by its length alone when it cannot fit, line wrapping ignored, `+` turned into spaces
-//! by form decoding mended), and validated image bytes written back as a Data URI.
+//! by form decoding mended), validated image bytes written back as a Data URI, and the check that
+//! this URI stays within DashScope's cap ([`ImageLimits::MAX_DATA_URI_BYTES`]).
 
 use base64::Engine;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 use super::limits::human_size;
-use super::{ImageFormat, invalid, msg};
+use super::{ImageFormat, ImageLimits, invalid, msg};
 use crate::domain::Invalid;
 
 /// The data URI of image bytes this module validated earlier (and a store kept since); `None`
@@ -25,6 +26,19 @@ pub(super) fn data_uri_of(format: ImageFormat, bytes: &[u8]) -> String {
     uri.push_str(";base64,");
     base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut uri);
     uri
+}
+
+/// The length of [`data_uri_of`]`(format, bytes)` for `len` bytes, without building it.
+pub(super) fn data_uri_len(format: ImageFormat, len: usize) -> usize {
+    "data:;base64,".len() + format.mime().len() + len.div_ceil(3) * 4
+}
+
+/// Refuses a file whose data URI, the form Emo sends it in, would pass DashScope's cap.
+pub(super) fn fits_data_uri(format: ImageFormat, len: usize) -> Result<(), Invalid> {
+    if data_uri_len(format, len) > ImageLimits::MAX_DATA_URI_BYTES {
+        return Err(invalid(msg::DATA_URI_TOO_LARGE));
+    }
+    Ok(())
 }
 
 /// The base64 part of a `data:<mime>;base64,<data>` URI whose MIME is one of the four formats.
@@ -161,6 +175,41 @@ mod tests {
         };
         let err = parse_data_uri_with(&uri("image/png", &png), &limits).unwrap_err();
         assert_eq!(err.0, "图片过大：解码后不能超过 1 KB");
+    }
+
+    #[test]
+    fn a_file_whose_data_uri_would_pass_dashscopes_cap_is_refused() {
+        // An uncompressed 2000x1400 BMP is 8.4 MB: under the 10 MB file limit, but its data URI
+        // is 11.2 MB, over the 10485760 bytes DashScope takes.
+        let bmp = encode(&rgb(2000, 1400), Codec::Bmp);
+        assert!(bmp.len() < ImageLimits::DEFAULT_MAX_BYTES);
+        assert!(data_uri_of(ImageFormat::Bmp, &bmp).len() > ImageLimits::MAX_DATA_URI_BYTES);
+        assert_eq!(refusal(&uri("image/bmp", &bmp)), msg::DATA_URI_TOO_LARGE);
+        // A smaller file of the same kind passes, and what is sent stays within the cap.
+        let bmp = encode(&rgb(800, 600), Codec::Bmp);
+        let image = parse_data_uri(&uri("image/bmp", &bmp)).unwrap();
+        assert!(image.to_data_uri().len() <= ImageLimits::MAX_DATA_URI_BYTES);
+    }
+
+    #[test]
+    fn the_data_uri_length_is_computed_exactly_at_the_cap() {
+        for format in [
+            ImageFormat::Png,
+            ImageFormat::Jpeg,
+            ImageFormat::Webp,
+            ImageFormat::Bmp,
+        ] {
+            for len in [0, 1, 2, 3, 7_864_299, 7_864_302, 7_864_303] {
+                let bytes = vec![0u8; len];
+                let real = data_uri_of(format, &bytes).len();
+                assert_eq!(data_uri_len(format, len), real, "{format:?} {len}");
+                assert_eq!(
+                    fits_data_uri(format, len).is_ok(),
+                    real <= ImageLimits::MAX_DATA_URI_BYTES,
+                    "{format:?} {len}"
+                );
+            }
+        }
     }
 
     #[test]

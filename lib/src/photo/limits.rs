@@ -1,5 +1,6 @@
-//! What an input image may be ([`ImageLimits`], DashScope's published limits by default), how a
-//! byte limit is written in a message, and the memory guard handed to the decoders.
+//! What an input image may be ([`ImageLimits`], DashScope's published limits by default, and the
+//! fixed cap on the data URI it is sent as), how a byte limit is written in a message, and the
+//! memory guard handed to the decoders.
 
 pub(super) const MIB: usize = 1024 * 1024;
 
@@ -18,9 +19,17 @@ pub struct ImageLimits {
 }
 
 impl ImageLimits {
+    // wan2.2-i2v-flash's `img_url`: JPEG, JPG, PNG (no alpha), BMP, WEBP; width and height each
+    // in [360, 2000] px; at most 10 MB. Checked against the image-to-video API reference
+    // (https://help.aliyun.com/zh/model-studio/image-to-video-api-reference, updated 2026-01-18).
     pub const DEFAULT_MAX_BYTES: usize = 10 * MIB;
     pub const DEFAULT_MIN_SIDE: u32 = 360;
     pub const DEFAULT_MAX_SIDE: u32 = 2000;
+    /// The longest data URI DashScope takes, the whole `data:<mime>;base64,<data>` string
+    /// (10 MiB; DashScope's error message reference). Base64 makes a file a third larger, so
+    /// this, not [`Self::DEFAULT_MAX_BYTES`], is what bounds a file sent inline: about 7.5 MB.
+    /// Fixed, whatever the limits: it is the form Emo always sends.
+    pub const MAX_DATA_URI_BYTES: usize = 10_485_760;
     pub const DEFAULT_MAX_DECODER_BYTES: u64 = 128 * MIB as u64;
 }
 
@@ -62,5 +71,6 @@ mod tests {
         let limits = ImageLimits::default();
         assert_eq!(limits.max_bytes, 10 * 1024 * 1024);
         assert_eq!((limits.min_side, limits.max_side), (360, 2000));
+        assert_eq!(ImageLimits::MAX_DATA_URI_BYTES, 10_485_760);
     }
 }

@@ -2,7 +2,8 @@
 //! parsed, checked against everything DashScope's `wan2.2-i2v-flash` would refuse, and made
 //! acceptable where that is safe, before anything is stored or paid for.
 //!
-//! DashScope takes PNG (without alpha), JPEG, WEBP or BMP, at most 10 MB, each side 360 to 2000 px.
+//! DashScope takes PNG (without alpha), JPEG, WEBP or BMP, at most 10 MB, each side 360 to 2000 px,
+//! inline as a data URI of at most 10485760 bytes (so about 7.5 MB of file).
 //! A file that passes here has been decoded in full, so a corrupt or truncated upload fails now with
 //! a clear message instead of as a billed, failed task later.
 //!
@@ -46,7 +47,7 @@ pub use data_uri::data_uri;
 pub use format::ImageFormat;
 pub use limits::ImageLimits;
 
-use data_uri::{data_uri_of, decode_base64, split_data_uri};
+use data_uri::{data_uri_of, decode_base64, fits_data_uri, split_data_uri};
 use decode::{Checked, check_decoder, decode_error, jpeg_reaches_end_marker};
 use format::is_other_image_format;
 use limits::memory_limits;
@@ -67,6 +68,8 @@ mod msg {
     pub const UNSUPPORTED_ENCODING: &str =
         "图片的编码方式不受支持，请另存为普通的 PNG 或 JPEG 后重试";
     pub const TOO_MUCH_MEMORY: &str = "图片解码所需内存过大，请换一张较小的图片";
+    pub const DATA_URI_TOO_LARGE: &str =
+        "图片过大：转成 base64 后不能超过 10 MB（原图约 7.5 MB 以内），请换一张较小的图片";
 }
 
 /// An image DashScope will accept: one of the four formats, within the limits, fully decodable,
@@ -120,9 +123,11 @@ pub fn parse_data_uri(s: &str) -> Result<InputImage, Invalid> {
 ///
 /// Fails, with a message the user can act on, when the text is not such a URI; the MIME type is not
 /// PNG, JPEG, WEBP or BMP; the base64 is invalid; the file is over `limits.max_bytes`; the bytes are
-/// not one of the four formats; a side is outside `limits.min_side..=limits.max_side`; the image is
-/// animated; or it does not decode in full within `limits.max_decoder_bytes`. An image with alpha is
-/// flattened onto white, and fails if the resulting PNG is over `limits.max_bytes`.
+/// not one of the four formats; the data URI Emo would send is over
+/// [`ImageLimits::MAX_DATA_URI_BYTES`]; a side is outside `limits.min_side..=limits.max_side`; the
+/// image is animated; or it does not decode in full within `limits.max_decoder_bytes`. An image
+/// with alpha is flattened onto white, and fails if the resulting PNG is over `limits.max_bytes`
+/// or its data URI over the cap.
 pub fn parse_data_uri_with(s: &str, limits: &ImageLimits) -> Result<InputImage, Invalid> {
     let payload = split_data_uri(s)?;
     let bytes = decode_base64(payload, limits.max_bytes)?;
@@ -133,6 +138,8 @@ pub fn parse_data_uri_with(s: &str, limits: &ImageLimits) -> Result<InputImage, 
             msg::UNRECOGNISED
         })
     })?;
+    // Before decoding: an opaque image is sent as these very bytes.
+    fits_data_uri(format, bytes.len())?;
     let checked = match format {
         ImageFormat::Png => {
             let decoder = PngDecoder::with_limits(Cursor::new(&bytes[..]), memory_limits(limits))
@@ -173,13 +180,16 @@ pub fn parse_data_uri_with(s: &str, limits: &ImageLimits) -> Result<InputImage, 
             height,
             flattened: false,
         },
-        Checked::Flattened { png, width, height } => InputImage {
-            format: ImageFormat::Png,
-            bytes: png,
-            width,
-            height,
-            flattened: true,
-        },
+        Checked::Flattened { png, width, height } => {
+            fits_data_uri(ImageFormat::Png, png.len())?;
+            InputImage {
+                format: ImageFormat::Png,
+                bytes: png,
+                width,
+                height,
+                flattened: true,
+            }
+        }
     })
 }
 

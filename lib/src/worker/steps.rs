@@ -81,7 +81,10 @@ async fn bounded<T>(end: Instant, call: impl Future<Output = T>) -> Result<T, Cu
 /// Whether a refusal is about what the user asked for (the job stays counted against the day).
 fn blame_of(kind: ErrorKind) -> Blame {
     match kind {
-        ErrorKind::Moderation | ErrorKind::Copyright | ErrorKind::BadRequest => Blame::User,
+        ErrorKind::Moderation
+        | ErrorKind::Copyright
+        | ErrorKind::BadRequest
+        | ErrorKind::BadMedia => Blame::User,
         _ => Blame::Emo,
     }
 }
@@ -533,7 +536,9 @@ pub(super) async fn poll(
         Ok(Err(e)) => return fail(state, job, &e.user_message(), blame_of(e.kind())).await,
     };
     match task.status {
-        TaskStatus::Pending | TaskStatus::Running => next_poll(state, worker, job, seq).await,
+        TaskStatus::Pending | TaskStatus::Running | TaskStatus::Unrecognized => {
+            next_poll(state, worker, job, seq).await
+        }
         TaskStatus::Succeeded => {
             // The task is done at DashScope: its slot is free for the next job.
             lifecycle::release_slot(state, &job).await;

@@ -12,6 +12,7 @@ use emo_standin::Call;
 use serde_json::json;
 
 use crate::env::JobEnv;
+use emo_test_support::http::post_json;
 
 /// Creates a text-to-video job with the worker stopped; returns the token and the job id.
 async fn queued_job(env: &JobEnv, phone: &str, prompt: &str) -> (String, String) {
@@ -56,22 +57,6 @@ async fn throttling_by_dashscope_is_waited_out_with_one_task(mut env: JobEnv) {
     assert_eq!(throttled, 2);
 }
 
-async fn server_errors_from_dashscope_are_retried_with_one_task(mut env: JobEnv) {
-    env.standin.server_error_next(2);
-    let (token, job_id) = queued_job(&env, "13900000010", "服务器错误").await;
-    env.start_worker();
-    let (data, _) = env.wait(&token, &job_id).await;
-    assert_eq!(data["status"], "SUCCEEDED", "{data}");
-    assert_eq!(env.standin.tasks_created(), 1);
-    let refused = env
-        .standin
-        .requests()
-        .iter()
-        .filter(|r| r.status == 500)
-        .count();
-    assert_eq!(refused, 2);
-}
-
 async fn a_task_query_that_hangs_past_the_timeout_is_asked_again(mut env: JobEnv) {
     env.standin
         .hang_next(Call::Query, 1, Duration::from_secs(4));
@@ -79,26 +64,6 @@ async fn a_task_query_that_hangs_past_the_timeout_is_asked_again(mut env: JobEnv
     env.start_worker();
     let (data, _) = env.wait(&token, &job_id).await;
     assert_eq!(data["status"], "SUCCEEDED", "{data}");
-    assert_eq!(env.standin.tasks_created(), 1);
-}
-
-async fn a_create_that_hangs_past_the_timeout_is_never_repeated(mut env: JobEnv) {
-    env.standin
-        .hang_next(Call::Create, 1, Duration::from_secs(4));
-    let (token, job_id) = queued_job(&env, "13900000012", "提交超时").await;
-    env.start_worker();
-    let (data, _) = env.wait(&token, &job_id).await;
-    // The create may have arrived (here it did): repeating it could make a second paid task, so
-    // the job ends FAILED with a message, once.
-    assert_eq!(data["status"], "FAILED", "{data}");
-    assert!(
-        data["error_message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty())
-    );
-    // Every create that reaches the stand-in makes a task: one task means one create, and
-    // nothing was repeated after the timeout (wait out the hang first).
-    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(env.standin.tasks_created(), 1);
 }
 
@@ -111,10 +76,11 @@ async fn malformed_json_from_dashscope_never_makes_a_second_task(mut env: JobEnv
     assert_eq!(data["status"], "SUCCEEDED", "{data}");
     assert_eq!(env.standin.tasks_created(), 1);
 
+    // The garbled create made its task: the task list of its window shows it, and it is adopted.
     env.standin.garble_next(Call::Create, 1);
     let (token, job_id) = queued_job(&env, "13900000014", "乱码提交").await;
     let (data, _) = env.wait(&token, &job_id).await;
-    assert_eq!(data["status"], "FAILED", "{data}");
+    assert_eq!(data["status"], "SUCCEEDED", "{data}");
     assert_eq!(env.standin.tasks_created(), 2);
 }
 
@@ -247,12 +213,22 @@ async fn a_message_that_keeps_failing_fails_its_job_and_a_malformed_one_is_refus
 }
 
 async fn a_message_whose_last_try_fails_too_fails_its_job_and_goes_on_to_the_dlq(env: JobEnv) {
-    let (token, job_id) = queued_job(&env, "13900000019", "最后一次").await;
+    // Qwen fails every description of this character: a failure worth retrying (unlike a 5xx
+    // on a create, which may have made a task, or throttling, which is waited out).
+    let token = env.user("13900000019").await;
+    let (status, created) = env
+        .call(post_json(
+            "/api/v1/video/create_with_prompt",
+            &json!({"role": "最后一次 [standin:500]", "action": "挥手"}),
+            Some(&token),
+        ))
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let job_id = created["data"]["job_id"].as_str().unwrap().to_owned();
     let body = serde_json::to_string(&JobMessage::Start {
         job_id: JobId::parse(&job_id).unwrap(),
     })
     .unwrap();
-    env.standin.server_error_next(1_000);
     let last = env.state.worker.as_ref().unwrap().settings.max_receives;
     // Before the last delivery a failure is just retried...
     assert!(matches!(
@@ -331,9 +307,7 @@ emo_test_support::on_both_backends!(
     a_redelivery_while_another_worker_holds_the_step_is_no_failed_try,
     a_start_message_delivered_twice_creates_one_dashscope_task,
     throttling_by_dashscope_is_waited_out_with_one_task,
-    server_errors_from_dashscope_are_retried_with_one_task,
     a_task_query_that_hangs_past_the_timeout_is_asked_again,
-    a_create_that_hangs_past_the_timeout_is_never_repeated,
     malformed_json_from_dashscope_never_makes_a_second_task,
     a_worker_that_died_mid_submit_is_taken_over_once_its_lease_ends,
     a_worker_that_died_after_creating_the_task_does_not_create_another,

@@ -17,6 +17,8 @@ mod jobs;
 mod library;
 mod limits;
 mod properties;
+mod spend;
+mod upload_limits;
 mod user_store;
 mod users_api;
 mod users_bounds;
