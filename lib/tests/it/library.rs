@@ -496,8 +496,87 @@ async fn the_query_shows_describing_then_an_estimate_from_recent_jobs(env: JobEn
     );
 }
 
+async fn what_a_worker_left_for_a_deleted_job_is_cleaned_up_and_later_messages_change_nothing(
+    env: JobEnv,
+) {
+    let token = env.user("13700000012").await;
+    let id = create_text(&env, &token, "删到一半").await;
+    let job_id = JobId::parse(&id).unwrap();
+    let job = env.state.jobs.get(&job_id).await.unwrap().unwrap();
+    let state = &env.state;
+    // A worker took the job's slot and stored its GIF and thumbnail; meanwhile the job was
+    // deleted, so its write of the result found no revision to write over.
+    let max = state.store.max_in_flight;
+    let now = state.clock.now();
+    assert!(
+        state
+            .slots
+            .acquire_task_slot(
+                ModelKind::T2v,
+                &job_id,
+                job.user_id,
+                now,
+                job.deadline_at,
+                max
+            )
+            .await
+            .unwrap()
+    );
+    let (gif, thumb) = (emo::store::gif_key(&job_id), emo::store::thumb_key(&job_id));
+    state
+        .blobs
+        .put(&gif, b"GIF89a".to_vec(), "image/gif")
+        .await
+        .unwrap();
+    state
+        .blobs
+        .put(&thumb, b"png".to_vec(), "image/png")
+        .await
+        .unwrap();
+    // While the job is there, nothing is cleaned up.
+    assert!(!emo::job::delete::clean_up_if_gone(state, &job).await);
+    assert!(state.blobs.get(&gif).await.unwrap().is_some());
+    state.jobs.delete(&job_id).await.unwrap();
+    assert!(emo::job::delete::clean_up_if_gone(state, &job).await);
+    assert_eq!(state.blobs.get(&gif).await.unwrap(), None);
+    assert_eq!(state.blobs.get(&thumb).await.unwrap(), None);
+    // Its slot is free: another job of the same user (one slot per user) takes it.
+    assert!(
+        state
+            .slots
+            .acquire_task_slot(
+                ModelKind::T2v,
+                &JobId::new(),
+                job.user_id,
+                now,
+                now + 60,
+                max
+            )
+            .await
+            .unwrap()
+    );
+    // Later messages for it change nothing: no job comes back, no task is made.
+    for message in [
+        JobMessage::Start {
+            job_id: job_id.clone(),
+        },
+        JobMessage::Poll {
+            job_id: job_id.clone(),
+            seq: 1,
+        },
+    ] {
+        let body = serde_json::to_string(&message).unwrap();
+        let outcome =
+            emo::worker::handle(state, &body, 1, emo::worker::lease_step_time(state)).await;
+        assert_eq!(outcome, emo::worker::Disposition::Done);
+    }
+    assert_eq!(state.jobs.get(&job_id).await.unwrap(), None);
+    assert_eq!(env.standin.tasks_created(), 0);
+}
+
 emo_test_support::on_both_backends!(
     emo_test_support::env::JobEnv;
+    what_a_worker_left_for_a_deleted_job_is_cleaned_up_and_later_messages_change_nothing,
     a_status_filter_lists_only_the_jobs_in_that_status,
     another_users_jobs_are_not_theirs_to_list_delete_or_regenerate,
     deleting_a_running_job_cancels_or_discards_its_one_task_and_the_job_is_gone,
