@@ -27,8 +27,8 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem,
 };
 
-use super::sdk_err;
 use super::users::cancellation_codes;
+use super::{applied, sdk_err};
 use crate::domain::ModelKind;
 use crate::job::{Job, JobId, JobStatus};
 use crate::store::{
@@ -57,6 +57,23 @@ pub struct DynamoJobStore {
 }
 
 impl DynamoJobStore {
+    /// Deletes item `key` if `job` holds it; returns whether it did.
+    async fn delete_held(&self, key: String, job: &JobId) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(key))
+            .condition_expression("holder = :job")
+            .expression_attribute_values(":job", AttributeValue::S(job.to_string()))
+            .send()
+            .await;
+        applied(
+            "DeleteItem (task slot)",
+            res.map_err(|e| e.into_service_error()),
+        )
+    }
+
     pub fn new(client: Client, table: impl Into<String>, retention_secs: u64) -> Self {
         Self {
             client,
@@ -79,6 +96,19 @@ impl DynamoJobStore {
                 .key_type(t)
                 .build()
         };
+        // Both indexes: a hash and a range key, every attribute projected.
+        let index = |name: &str, hash: &str, range: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(hash, KeyType::Hash)?)
+                .key_schema(key(range, KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+        };
         client
             .create_table()
             .table_name(table)
@@ -89,30 +119,8 @@ impl DynamoJobStore {
             .attribute_definitions(attr("in_progress", ScalarAttributeType::S)?)
             .attribute_definitions(attr("unattended_since", ScalarAttributeType::N)?)
             .key_schema(key("id", KeyType::Hash)?)
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(USER_INDEX)
-                    .key_schema(key("user_id", KeyType::Hash)?)
-                    .key_schema(key("created_at", KeyType::Range)?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
-                    .build()?,
-            )
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(UNATTENDED_INDEX)
-                    .key_schema(key("in_progress", KeyType::Hash)?)
-                    .key_schema(key("unattended_since", KeyType::Range)?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
-                    .build()?,
-            )
+            .global_secondary_indexes(index(USER_INDEX, "user_id", "created_at")?)
+            .global_secondary_indexes(index(UNATTENDED_INDEX, "in_progress", "unattended_since")?)
             .send()
             .await
             .map_err(|e| sdk_err("CreateTable (jobs)", e))?;
@@ -197,16 +205,10 @@ impl JobStore for DynamoJobStore {
             .condition_expression("attribute_not_exists(id)")
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Err(StoreError::JobExists)
-                } else {
-                    Err(sdk_err("PutItem (new job)", e).into())
-                }
-            }
+        if applied("PutItem (new job)", res.map_err(|e| e.into_service_error()))? {
+            Ok(())
+        } else {
+            Err(StoreError::JobExists)
         }
     }
 
@@ -238,17 +240,10 @@ impl JobStore for DynamoJobStore {
             .expression_attribute_values(":prev", AttributeValue::N(prev.to_string()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Ok(false)
-                } else {
-                    Err(sdk_err("PutItem (job update)", e).into())
-                }
-            }
-        }
+        applied(
+            "PutItem (job update)",
+            res.map_err(|e| e.into_service_error()),
+        )
     }
 
     async fn delete(&self, id: &JobId) -> Result<(), StoreError> {
@@ -558,31 +553,16 @@ impl TaskSlots for DynamoJobStore {
         user_id: i64,
         max: u32,
     ) -> Result<(), StoreError> {
-        // The slot, then the user's marker (a job holds either both or, without fairness, the
-        // slot alone).
-        let keys = (0..max)
-            .map(|slot| format!("SLOT#{}#{slot}", model.as_str()))
-            .chain(std::iter::once(format!(
-                "SLOTUSER#{}#{user_id}",
-                model.as_str()
-            )));
-        for key in keys {
-            let res = self
-                .client
-                .delete_item()
-                .table_name(&self.table)
-                .key("id", AttributeValue::S(key))
-                .condition_expression("holder = :job")
-                .expression_attribute_values(":job", AttributeValue::S(job.to_string()))
-                .send()
-                .await;
-            if let Err(e) = res {
-                let e = e.into_service_error();
-                if !e.is_conditional_check_failed_exception() {
-                    return Err(sdk_err("DeleteItem (task slot)", e).into());
-                }
+        // The job's slot (a job holds at most one: the first delete that applies ends the
+        // search), then the user's marker (held with it when slots are shared fairly).
+        let slots = (0..max).map(|slot| format!("SLOT#{}#{slot}", model.as_str()));
+        for key in slots {
+            if self.delete_held(key, job).await? {
+                break;
             }
         }
+        let marker = format!("SLOTUSER#{}#{user_id}", model.as_str());
+        self.delete_held(marker, job).await?;
         Ok(())
     }
 
@@ -615,17 +595,10 @@ impl TaskSlots for DynamoJobStore {
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Ok(false)
-                } else {
-                    Err(sdk_err("PutItem (create lock)", e).into())
-                }
-            }
-        }
+        applied(
+            "PutItem (create lock)",
+            res.map_err(|e| e.into_service_error()),
+        )
     }
 
     async fn release_create_lock(
@@ -648,16 +621,10 @@ impl TaskSlots for DynamoJobStore {
             .expression_attribute_values(":free", AttributeValue::N(free_at.to_string()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Ok(())
-                } else {
-                    Err(sdk_err("UpdateItem (create lock)", e).into())
-                }
-            }
-        }
+        applied(
+            "UpdateItem (create lock)",
+            res.map_err(|e| e.into_service_error()),
+        )
+        .map(|_| ())
     }
 }

@@ -29,6 +29,40 @@ where
     anyhow::Error::new(err).context(what)
 }
 
+/// A DynamoDB operation's error that can tell that the write's condition refused it.
+pub(crate) trait ConditionRefusal: std::error::Error + Send + Sync + 'static {
+    fn refused_by_condition(&self) -> bool;
+}
+
+macro_rules! condition_refusal {
+    ($($error:ty),*) => {$(
+        impl ConditionRefusal for $error {
+            fn refused_by_condition(&self) -> bool {
+                self.is_conditional_check_failed_exception()
+            }
+        }
+    )*};
+}
+
+condition_refusal!(
+    aws_sdk_dynamodb::operation::put_item::PutItemError,
+    aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+    aws_sdk_dynamodb::operation::delete_item::DeleteItemError
+);
+
+/// Whether a conditional write applied: `Ok(false)` when its condition refused it, an error
+/// (named `what`) for anything else. Takes the operation's service error.
+pub(crate) fn applied<O, E: ConditionRefusal>(
+    what: &'static str,
+    res: Result<O, E>,
+) -> Result<bool, crate::store::StoreError> {
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if e.refused_by_condition() => Ok(false),
+        Err(e) => Err(sdk_err(what, e).into()),
+    }
+}
+
 /// Turns on DynamoDB's TTL on the `expires_at` attribute of `table`.
 pub(crate) async fn enable_ttl(
     client: &aws_sdk_dynamodb::Client,

@@ -27,7 +27,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::sdk_err;
+use super::{applied, sdk_err};
 use crate::auth::LockoutPolicy;
 use crate::domain::Phone;
 use crate::store::{
@@ -465,12 +465,10 @@ impl DailyQuota for DynamoUserStore {
                 .expression_attribute_values(":zero", AttributeValue::N("0".into()))
                 .send()
                 .await;
-            if let Err(e) = res {
-                let e = e.into_service_error();
-                if !e.is_conditional_check_failed_exception() {
-                    return Err(sdk_err("UpdateItem (daily quota give-back)", e).into());
-                }
-            }
+            applied(
+                "UpdateItem (daily quota give-back)",
+                res.map_err(|e| e.into_service_error()),
+            )?;
         }
         Ok(())
     }
@@ -505,16 +503,9 @@ impl ClientBounds for DynamoUserStore {
             )
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Ok(false)
-                } else {
-                    Err(sdk_err("UpdateItem (client bound)", e).into())
-                }
-            }
-        }
+        applied(
+            "UpdateItem (client bound)",
+            res.map_err(|e| e.into_service_error()),
+        )
     }
 }
