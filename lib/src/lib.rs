@@ -12,6 +12,8 @@
 //! - [`api`]: one handler per endpoint, `async fn(&AppState, Request) -> Response`.
 //! - [`store`]: the storage ports and their `local` (SQLite) and `aws` (DynamoDB, S3, SQS)
 //!   adapters.
+//! - [`wechat`]: the WeChat server-API client (access token, login, content security, the ready
+//!   message) and WeChat's pushes ([`wechat::events`]).
 //! - [`secrets`]: keys read from Secrets Manager at run time.
 //! - [`state`]: `AppState`, the settings and ports a process's role uses, built once per process.
 //! - [`photo`] (`photo`): the `img_base64` input image: Data URI parsing, DashScope's format, size
@@ -40,6 +42,7 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod web;
+pub mod wechat;
 #[cfg(feature = "worker")]
 pub mod worker;
 

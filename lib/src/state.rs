@@ -248,6 +248,8 @@ pub struct AppState {
     /// Where the JWT key and the DashScope key are read again from; `None` when they come from
     /// the environment or the data dir.
     pub secrets: Option<SecretSource>,
+    /// WeChat's client; `None` when `WECHAT_APPID` is unset or the role does not call WeChat.
+    pub wechat: Option<Arc<crate::wechat::WeChat>>,
 }
 
 /// The ports, as built for the backend.
@@ -381,6 +383,7 @@ impl AppState {
             tokens,
             clock: Clock::default(),
             secrets: source,
+            wechat: None,
             #[cfg(feature = "worker")]
             worker,
             users: ports.users,

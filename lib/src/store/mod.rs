@@ -1,6 +1,6 @@
 //! Storage ports and their adapters.
 //!
-//! Each port is a narrow trait: [`UserStore`], [`DailyQuota`], [`ClientBounds`], [`JobStore`],
+//! Each port is a narrow trait: [`UserStore`], [`DailyQuota`], [`ClientBounds`], [`AccessTokens`], [`JobStore`],
 //! [`TaskSlots`], [`JobDurations`], [`BlobStore`], [`JobQueue`]. `local` implements them on an embedded SQLite file and a folder
 //! (behind the `local` feature, so the Lambdas do not link SQLite), `aws` on the official SDK;
 //! [`unconfigured`] stands in for a port a function has no use for. Domain code sees only the
@@ -313,6 +313,19 @@ pub trait UserStore: Send + Sync {
     /// [`LoginCheck::Granted`], unless the phone was locked meanwhile.
     async fn record_login_success(&self, phone: &Phone, now: u64)
     -> Result<LoginCheck, StoreError>;
+}
+
+/// WeChat's access token as cached for every process (`stable_token` hands out one token per
+/// appid, so they must share it): on the users table (aws) or the SQLite file (local).
+#[async_trait]
+pub trait AccessTokens: Send + Sync {
+    /// The cached token and when it expires (Unix seconds), if one was ever put.
+    async fn get_access_token(&self) -> Result<Option<(String, u64)>, StoreError>;
+
+    /// Replaces the cached token. Two processes refreshing at once both write a token WeChat
+    /// accepts (`stable_token` in normal mode answers the same token until it expires), so the
+    /// last write wins.
+    async fn put_access_token(&self, token: &str, expires_at: u64) -> Result<(), StoreError>;
 }
 
 /// Whether a job may be counted against the day's allowances.

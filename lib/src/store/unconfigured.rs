@@ -7,9 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    Allowance, BlobStore, ClientBound, ClientBounds, DailyQuota, Delivery, JobDurations, JobPage,
-    JobPosition, JobQueue, JobStore, LoginAttempts, LoginCheck, StoreError, TaskSlots, User,
-    UserStore,
+    AccessTokens, Allowance, BlobStore, ClientBound, ClientBounds, DailyQuota, Delivery,
+    JobDurations, JobPage, JobPosition, JobQueue, JobStore, LoginAttempts, LoginCheck, StoreError,
+    TaskSlots, User, UserStore,
 };
 use crate::auth::LockoutPolicy;
 use crate::domain::{ModelKind, Phone};
@@ -58,6 +58,16 @@ impl UserStore for Unconfigured {
         self.err()
     }
     async fn record_login_success(&self, _: &Phone, _: u64) -> Result<LoginCheck, StoreError> {
+        self.err()
+    }
+}
+
+#[async_trait]
+impl AccessTokens for Unconfigured {
+    async fn get_access_token(&self) -> Result<Option<(String, u64)>, StoreError> {
+        self.err()
+    }
+    async fn put_access_token(&self, _: &str, _: u64) -> Result<(), StoreError> {
         self.err()
     }
 }
