@@ -64,6 +64,11 @@ const ROUTES: &[Route] = &[
         handler: handler!(emo::api::users::login),
     },
     Route {
+        path: PathMatch::Exact("/api/v1/users/wechat-login"),
+        method: Method::POST,
+        handler: handler!(emo::api::users::wechat_login),
+    },
+    Route {
         path: PathMatch::Exact("/api/v1/users/change-password"),
         method: Method::POST,
         handler: handler!(emo::api::users::change_password),

@@ -119,6 +119,8 @@ mod tests {
             password_hash: String::new(),
             token_version: 3,
             created_at: 0,
+            openid: None,
+            unionid: None,
         }
     }
 

@@ -34,6 +34,23 @@ pub struct User {
     /// Bumped by every password change; tokens carrying an older version are refused.
     pub token_version: u32,
     pub created_at: u64,
+    /// The WeChat openid bound to the account (one openid, one account).
+    pub openid: Option<String>,
+    /// The WeChat unionid WeChat gave with it, if any.
+    pub unionid: Option<String>,
+}
+
+/// The `phone` key of an account made by a WeChat login, which has no phone: `wx:` and random
+/// hex, which no phone number parses as, so nobody can log in to it with a password.
+pub fn wechat_account_key() -> String {
+    format!("wx:{}", hex::encode(rand::random::<[u8; 12]>()))
+}
+
+impl User {
+    /// Whether the account was made by a WeChat login (no phone, no password login).
+    pub fn is_wechat_only(&self) -> bool {
+        self.phone.starts_with("wx:")
+    }
 }
 
 /// One phone's login record, known phone or not (so a lockout reveals nothing): its failed
@@ -255,6 +272,12 @@ pub enum StoreError {
     /// A job with this id exists already.
     #[error("job exists already")]
     JobExists,
+    /// The WeChat openid is bound to another account.
+    #[error("该微信已绑定其他账号")]
+    OpenidTaken,
+    /// The account is bound to another WeChat openid.
+    #[error("该账号已绑定其他微信")]
+    OtherOpenidBound,
     /// The store could not be reached or answered unexpectedly; the cause is kept for the logs.
     #[error(transparent)]
     Unavailable(#[from] anyhow::Error),
@@ -274,6 +297,36 @@ pub trait UserStore: Send + Sync {
     ) -> Result<User, StoreError>;
 
     async fn find_by_phone(&self, phone: &str) -> Result<Option<User>, StoreError>;
+
+    /// The account `openid` is bound to.
+    async fn find_by_openid(&self, openid: &str) -> Result<Option<User>, StoreError>;
+
+    /// Creates a user bound to `openid`, both or neither, atomically: `key` is a phone (a
+    /// registration with `wx_code`) or [`wechat_account_key`] with an empty hash (a WeChat
+    /// login's new account).
+    ///
+    /// Fails with [`StoreError::PhoneTaken`] or [`StoreError::OpenidTaken`], writing nothing.
+    async fn create_bound(
+        &self,
+        key: &str,
+        password_hash: &str,
+        openid: &str,
+        unionid: Option<&str>,
+        now: u64,
+    ) -> Result<User, StoreError>;
+
+    /// Binds `openid` to the account `phone`, atomically; binding the openid it has already
+    /// changes nothing. Returns the user as bound.
+    ///
+    /// Fails, changing nothing, with [`StoreError::OpenidTaken`] when another account has
+    /// `openid`, [`StoreError::OtherOpenidBound`] when this one has another openid, and
+    /// [`StoreError::NoSuchUser`].
+    async fn bind_openid(
+        &self,
+        phone: &str,
+        openid: &str,
+        unionid: Option<&str>,
+    ) -> Result<User, StoreError>;
 
     /// Replaces the password hash and bumps the token version, only if the version is still
     /// `token_version` (the one the request was authenticated with); returns the new version.

@@ -38,6 +38,22 @@ impl UserStore for Unconfigured {
     async fn change_password(&self, _: &str, _: &str, _: u32) -> Result<u32, StoreError> {
         self.err()
     }
+    async fn find_by_openid(&self, _: &str) -> Result<Option<User>, StoreError> {
+        self.err()
+    }
+    async fn create_bound(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+        _: u64,
+    ) -> Result<User, StoreError> {
+        self.err()
+    }
+    async fn bind_openid(&self, _: &str, _: &str, _: Option<&str>) -> Result<User, StoreError> {
+        self.err()
+    }
     async fn login_attempts(&self, _: &Phone) -> Result<LoginAttempts, StoreError> {
         self.err()
     }

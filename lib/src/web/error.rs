@@ -59,6 +59,11 @@ pub enum ApiError {
     /// 429 with this message and a `Retry-After` of this many seconds (at least 1): over a bound
     /// that ends at a known time; nothing was stored or spent.
     TooManyUntil { message: String, retry_after: u64 },
+    /// 503 with this message: a service this needs (WeChat) cannot be reached or is not
+    /// configured; nothing was stored.
+    Unavailable(String),
+    /// This status and message (WeChat's refusals, mapped where they are known).
+    Status(StatusCode, String),
     /// 500; the cause goes to the log only.
     Internal(anyhow::Error),
 }
@@ -91,6 +96,8 @@ impl ApiError {
                 );
                 resp
             }
+            ApiError::Unavailable(m) => envelope.error(StatusCode::SERVICE_UNAVAILABLE, &m),
+            ApiError::Status(status, m) => envelope.error(status, &m),
             ApiError::Internal(e) => {
                 tracing::error!(endpoint, error = format!("{e:#}"), "request failed");
                 envelope.error(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
@@ -130,6 +137,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::PhoneTaken => ApiError::BadRequest(e.to_string()),
+            StoreError::OpenidTaken | StoreError::OtherOpenidBound => {
+                ApiError::Conflict(e.to_string())
+            }
             other => ApiError::Internal(other.into()),
         }
     }

@@ -430,6 +430,29 @@ impl UserStore for ChangedMeanwhile {
     async fn find_by_phone(&self, phone: &str) -> Result<Option<User>, StoreError> {
         self.inner.find_by_phone(phone).await
     }
+    async fn find_by_openid(&self, openid: &str) -> Result<Option<User>, StoreError> {
+        self.inner.find_by_openid(openid).await
+    }
+    async fn create_bound(
+        &self,
+        key: &str,
+        hash: &str,
+        openid: &str,
+        unionid: Option<&str>,
+        now: u64,
+    ) -> Result<User, StoreError> {
+        self.inner
+            .create_bound(key, hash, openid, unionid, now)
+            .await
+    }
+    async fn bind_openid(
+        &self,
+        phone: &str,
+        openid: &str,
+        unionid: Option<&str>,
+    ) -> Result<User, StoreError> {
+        self.inner.bind_openid(phone, openid, unionid).await
+    }
     async fn change_password(
         &self,
         phone: &str,

@@ -2,7 +2,8 @@
 //!
 //! | item            | `pk`             | attributes                                              |
 //! |-----------------|------------------|---------------------------------------------------------|
-//! | a user          | `USER#<phone>`   | `id`, `phone`, `password_hash`, `token_version`, `created_at` |
+//! | a user          | `USER#<phone>`   | `id`, `phone`, `password_hash`, `token_version`, `created_at`, `openid`?, `unionid`? |
+//! | an openid's account | `OPENID#<openid>` | `phone` (the account's key)                      |
 //! | a login record  | `LOGIN#<phone>`  | `failures`, `locked_until`, `checking`, `checking_until`, `rev`, `expires_at` |
 //! | the id sequence | `SEQ#user`       | `value`                                                 |
 //! | a day's jobs    | `QUOTA#<user id>#<day>` | `used`, `expires_at`                             |
@@ -13,7 +14,8 @@
 //! Keying users by phone makes "one account per phone" a single conditional put; the numeric id the
 //! JWT carries comes from an atomic counter. A login record is changed by reading it, applying
 //! [`LoginAttempts`]' rules and writing it back only over the revision read (so every change is
-//! atomic); the counters are single conditional updates.
+//! atomic); the counters are single conditional updates. One openid, one account: the
+//! `OPENID#` marker and the user's `openid` are written in one transaction, each conditional.
 
 use std::collections::HashMap;
 
@@ -51,6 +53,10 @@ struct UserItem {
     password_hash: String,
     token_version: u32,
     created_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    openid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unionid: Option<String>,
 }
 
 impl From<UserItem> for User {
@@ -61,6 +67,8 @@ impl From<UserItem> for User {
             password_hash: i.password_hash,
             token_version: i.token_version,
             created_at: i.created_at,
+            openid: i.openid,
+            unionid: i.unionid,
         }
     }
 }
@@ -83,6 +91,10 @@ struct AttemptsItem {
 
 fn user_pk(phone: &str) -> AttributeValue {
     AttributeValue::S(format!("USER#{phone}"))
+}
+
+fn openid_pk(openid: &str) -> AttributeValue {
+    AttributeValue::S(format!("OPENID#{openid}"))
 }
 
 fn login_pk(phone: &str) -> AttributeValue {
@@ -129,6 +141,17 @@ impl DynamoUserStore {
             .map_err(|e| sdk_err("CreateTable (users)", e))?;
         super::enable_ttl(client, table).await?;
         Ok(())
+    }
+
+    /// The put of `openid`'s marker naming the account `key`, only if no account has it.
+    fn openid_marker(&self, openid: &str, key: &str) -> anyhow::Result<TransactWriteItem> {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .item("pk", openid_pk(openid))
+            .item("phone", AttributeValue::S(key.to_owned()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     async fn next_user_id(&self) -> anyhow::Result<i64> {
@@ -246,6 +269,8 @@ impl UserStore for DynamoUserStore {
             password_hash: password_hash.to_owned(),
             token_version: 0,
             created_at: now,
+            openid: None,
+            unionid: None,
         };
         let attrs: HashMap<String, AttributeValue> =
             serde_dynamo::to_item(&item).map_err(anyhow::Error::from)?;
@@ -286,6 +311,140 @@ impl UserStore for DynamoUserStore {
                 Ok(Some(item.into()))
             }
             None => Ok(None),
+        }
+    }
+
+    async fn find_by_openid(&self, openid: &str) -> Result<Option<User>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", openid_pk(openid))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("GetItem (openid)", e))?;
+        let Some(phone) = out
+            .item
+            .as_ref()
+            .and_then(|i| i.get("phone"))
+            .and_then(|v| v.as_s().ok())
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .find_by_phone(phone)
+            .await?
+            .filter(|u| u.openid.as_deref() == Some(openid)))
+    }
+
+    async fn create_bound(
+        &self,
+        key: &str,
+        password_hash: &str,
+        openid: &str,
+        unionid: Option<&str>,
+        now: u64,
+    ) -> Result<User, StoreError> {
+        let item = UserItem {
+            pk: format!("USER#{key}"),
+            id: self.next_user_id().await?,
+            phone: key.to_owned(),
+            password_hash: password_hash.to_owned(),
+            token_version: 0,
+            created_at: now,
+            openid: Some(openid.to_owned()),
+            unionid: unionid.map(str::to_owned),
+        };
+        let attrs: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(&item).map_err(anyhow::Error::from)?;
+        let put_user = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(attrs))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(anyhow::Error::from)?;
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_user).build())
+            .transact_items(self.openid_marker(openid, key)?)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(item.into()),
+            Err(e) => {
+                let e = e.into_service_error();
+                let codes = cancellation_codes(&e);
+                if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") {
+                    Err(StoreError::PhoneTaken)
+                } else if codes.get(1).map(String::as_str) == Some("ConditionalCheckFailed") {
+                    Err(StoreError::OpenidTaken)
+                } else {
+                    Err(sdk_err("TransactWriteItems (user with openid)", e).into())
+                }
+            }
+        }
+    }
+
+    async fn bind_openid(
+        &self,
+        phone: &str,
+        openid: &str,
+        unionid: Option<&str>,
+    ) -> Result<User, StoreError> {
+        let Some(user) = self.find_by_phone(phone).await? else {
+            return Err(StoreError::NoSuchUser);
+        };
+        match user.openid.as_deref() {
+            Some(o) if o == openid => return Ok(user),
+            Some(_) => return Err(StoreError::OtherOpenidBound),
+            None => {}
+        }
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", user_pk(phone))
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(openid)")
+            .expression_attribute_values(":o", AttributeValue::S(openid.to_owned()));
+        update = match unionid {
+            Some(u) => update
+                .update_expression("SET openid = :o, unionid = :u")
+                .expression_attribute_values(":u", AttributeValue::S(u.to_owned())),
+            None => update.update_expression("SET openid = :o"),
+        };
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(self.openid_marker(openid, phone)?)
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(update.build().map_err(anyhow::Error::from)?)
+                    .build(),
+            )
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(User {
+                openid: Some(openid.to_owned()),
+                unionid: unionid.map(str::to_owned),
+                ..user
+            }),
+            Err(e) => {
+                let e = e.into_service_error();
+                let codes = cancellation_codes(&e);
+                if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") {
+                    Err(StoreError::OpenidTaken)
+                } else if codes.get(1).map(String::as_str) == Some("ConditionalCheckFailed") {
+                    // Bound meanwhile (or deleted): as it is now.
+                    match self.find_by_phone(phone).await? {
+                        None => Err(StoreError::NoSuchUser),
+                        Some(u) if u.openid.as_deref() == Some(openid) => Ok(u),
+                        Some(_) => Err(StoreError::OtherOpenidBound),
+                    }
+                } else {
+                    Err(sdk_err("TransactWriteItems (bind openid)", e).into())
+                }
+            }
         }
     }
 

@@ -102,7 +102,10 @@ CREATE INDEX IF NOT EXISTS queue_by_receipt ON queue (receipt);
 
 /// Columns added after the first release, for data dirs made before them: (table, column,
 /// declaration). Added once, when missing; never removed.
-const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 5] = [
+    // The WeChat openid bound to the account (unique where set) and its unionid.
+    ("users", "openid", "TEXT"),
+    ("users", "unionid", "TEXT"),
     ("task_slots", "user_id", "INTEGER NOT NULL DEFAULT 0"),
     // Set while the job is in progress (its `updated_at`), NULL once it ended: the sweep's index.
     ("jobs", "unattended_since", "INTEGER"),
@@ -120,7 +123,9 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         }
     }
     conn.execute_batch(
-        "CREATE INDEX IF NOT EXISTS jobs_unattended ON jobs (unattended_since)
+        "CREATE UNIQUE INDEX IF NOT EXISTS users_by_openid ON users (openid)
+         WHERE openid IS NOT NULL;
+         CREATE INDEX IF NOT EXISTS jobs_unattended ON jobs (unattended_since)
          WHERE unattended_since IS NOT NULL;
          CREATE INDEX IF NOT EXISTS jobs_by_user_order
            ON jobs (user_id, created_at, created_micros, id);",

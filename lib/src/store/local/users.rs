@@ -54,6 +54,8 @@ fn read_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         password_hash: row.get(2)?,
         token_version: row.get(3)?,
         created_at: row.get::<_, i64>(4)? as u64,
+        openid: row.get(5)?,
+        unionid: row.get(6)?,
     })
 }
 
@@ -124,7 +126,7 @@ impl UserStore for LocalUserStore {
                 let res = conn.query_row(
                     "INSERT INTO users (phone, password_hash, token_version, created_at)
                      VALUES (?1, ?2, 0, ?3)
-                     RETURNING id, phone, password_hash, token_version, created_at",
+                     RETURNING id, phone, password_hash, token_version, created_at, openid, unionid",
                     params![phone, hash, now as i64],
                     read_user,
                 );
@@ -149,7 +151,7 @@ impl UserStore for LocalUserStore {
             .call(move |conn| {
                 Ok(conn
                     .query_row(
-                        "SELECT id, phone, password_hash, token_version, created_at
+                        "SELECT id, phone, password_hash, token_version, created_at, openid, unionid
                          FROM users WHERE phone = ?1",
                         [phone],
                         read_user,
@@ -157,6 +159,100 @@ impl UserStore for LocalUserStore {
                     .optional()?)
             })
             .await?)
+    }
+
+    async fn find_by_openid(&self, openid: &str) -> Result<Option<User>, StoreError> {
+        let openid = openid.to_owned();
+        Ok(self
+            .db
+            .call(move |conn| {
+                Ok(conn
+                    .query_row(
+                        "SELECT id, phone, password_hash, token_version, created_at, openid, unionid
+                         FROM users WHERE openid = ?1",
+                        [openid],
+                        read_user,
+                    )
+                    .optional()?)
+            })
+            .await?)
+    }
+
+    async fn create_bound(
+        &self,
+        key: &str,
+        password_hash: &str,
+        openid: &str,
+        unionid: Option<&str>,
+        now: u64,
+    ) -> Result<User, StoreError> {
+        let (key, hash) = (key.to_owned(), password_hash.to_owned());
+        let (openid, unionid) = (openid.to_owned(), unionid.map(str::to_owned));
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let taken = |sql: &str, v: &str| -> rusqlite::Result<bool> {
+                    Ok(tx.query_row(sql, [v], |_| Ok(())).optional()?.is_some())
+                };
+                if taken("SELECT 1 FROM users WHERE phone = ?1", &key)? {
+                    return Ok(Err(StoreError::PhoneTaken));
+                }
+                if taken("SELECT 1 FROM users WHERE openid = ?1", &openid)? {
+                    return Ok(Err(StoreError::OpenidTaken));
+                }
+                let user = tx.query_row(
+                    "INSERT INTO users (phone, password_hash, token_version, created_at, openid, unionid)
+                     VALUES (?1, ?2, 0, ?3, ?4, ?5)
+                     RETURNING id, phone, password_hash, token_version, created_at, openid, unionid",
+                    params![key, hash, now as i64, openid, unionid],
+                    read_user,
+                )?;
+                tx.commit()?;
+                Ok(Ok(user))
+            })
+            .await?
+    }
+
+    async fn bind_openid(
+        &self,
+        phone: &str,
+        openid: &str,
+        unionid: Option<&str>,
+    ) -> Result<User, StoreError> {
+        let phone = phone.to_owned();
+        let (openid, unionid) = (openid.to_owned(), unionid.map(str::to_owned));
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let select = "SELECT id, phone, password_hash, token_version, created_at, openid, unionid
+                              FROM users WHERE ";
+                let Some(user) = tx
+                    .query_row(&format!("{select} phone = ?1"), [&phone], read_user)
+                    .optional()?
+                else {
+                    return Ok(Err(StoreError::NoSuchUser));
+                };
+                match &user.openid {
+                    Some(o) if *o == openid => return Ok(Ok(user)),
+                    Some(_) => return Ok(Err(StoreError::OtherOpenidBound)),
+                    None => {}
+                }
+                let other = tx
+                    .query_row("SELECT 1 FROM users WHERE openid = ?1", [&openid], |_| Ok(()))
+                    .optional()?;
+                if other.is_some() {
+                    return Ok(Err(StoreError::OpenidTaken));
+                }
+                let user = tx.query_row(
+                    "UPDATE users SET openid = ?2, unionid = ?3 WHERE phone = ?1
+                     RETURNING id, phone, password_hash, token_version, created_at, openid, unionid",
+                    params![phone, openid, unionid],
+                    read_user,
+                )?;
+                tx.commit()?;
+                Ok(Ok(user))
+            })
+            .await?
     }
 
     async fn change_password(
