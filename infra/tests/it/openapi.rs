@@ -101,6 +101,7 @@ async fn check(spec: &Value, template: &str, method: &str, resp: reqwest::Respon
 
 const REGISTER: &str = "/api/v1/users/register";
 const LOGIN: &str = "/api/v1/users/login";
+const WECHAT_LOGIN: &str = "/api/v1/users/wechat-login";
 const CHANGE: &str = "/api/v1/users/change-password";
 const CREATE: &str = "/api/v1/video/create";
 const CHARACTER: &str = "/api/v1/video/create_with_prompt";
@@ -168,7 +169,16 @@ fn the_document_is_openapi_3_with_every_path_of_the_contract() {
     assert_eq!(
         paths,
         [
-            REGISTER, LOGIN, CHANGE, CREATE, CHARACTER, QUERY, LIST, REGENERATE, DELETE
+            REGISTER,
+            LOGIN,
+            WECHAT_LOGIN,
+            CHANGE,
+            CREATE,
+            CHARACTER,
+            QUERY,
+            LIST,
+            REGENERATE,
+            DELETE
         ]
     );
     // Every schema in it compiles.
@@ -563,6 +573,39 @@ async fn every_answer_of_emo_local_is_as_openapi_yaml_documents() {
         assert!(text.contains("internal server error"), "{text}");
         assert!(!text.contains("users"), "the cause leaked: {text}");
     }
+}
+
+/// emo-local with no `WECHAT_APPID` logs in against its own WeChat stand-in.
+#[tokio::test]
+async fn the_wechat_logins_answers_are_as_openapi_yaml_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]);
+    let http = reqwest::Client::new();
+    let spec = spec();
+    let mut statuses = Vec::new();
+    for code in ["zoe.1", "zoe.1", "wx-risky-user-1", "wx-busy-1", ""] {
+        let r = http
+            .post(server.url(WECHAT_LOGIN))
+            .form(&[("code", code)])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+        check(&spec, WECHAT_LOGIN, "post", r).await;
+    }
+    assert_eq!(statuses, [200, 400, 403, 429, 400]);
+    let r = http
+        .post(server.url(REGISTER))
+        .form(&[
+            ("phone", "13800138300"),
+            ("password", "wechat-pass-1"),
+            ("wx_code", "zoe.2"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+    check(&spec, REGISTER, "post", r).await;
 }
 
 #[tokio::test]
