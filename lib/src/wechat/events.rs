@@ -311,6 +311,67 @@ pub fn parse_push(body: &str) -> Result<Push, EventError> {
     }))
 }
 
+/// What the events route is configured with: `WECHAT_APPID`, `WECHAT_TOKEN` (on AWS read from
+/// `WECHAT_TOKEN_SECRET_ID` at start instead) and `WECHAT_ENCODING_AES_KEY`. No AppSecret: the
+/// route never calls WeChat.
+#[derive(Clone)]
+pub struct PushSettings {
+    pub appid: String,
+    pub token: String,
+    pub aes: Option<AesKey>,
+}
+
+impl std::fmt::Debug for PushSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushSettings")
+            .field("appid", &self.appid)
+            .field("token", &"<redacted>")
+            .field("aes", &self.aes.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl PushSettings {
+    /// `None` without `WECHAT_APPID` or a token (`token` is the one read from Secrets Manager,
+    /// if any; otherwise `WECHAT_TOKEN`).
+    ///
+    /// Fails, naming it, when `WECHAT_ENCODING_AES_KEY` is not a 43-character key.
+    pub fn from_env(
+        env: &crate::settings::Env<'_>,
+        token: Option<String>,
+    ) -> Result<Option<Self>, crate::settings::SettingsError> {
+        let (Some(appid), Some(token)) =
+            (env.get("WECHAT_APPID"), token.or(env.get("WECHAT_TOKEN")))
+        else {
+            return Ok(None);
+        };
+        let aes = match env.get("WECHAT_ENCODING_AES_KEY") {
+            Some(k) if k.trim().len() == 43 => {
+                Some(AesKey::from_encoding_key(&k).map_err(|_| {
+                    crate::settings::bad("WECHAT_ENCODING_AES_KEY", "is not a valid EncodingAESKey")
+                })?)
+            }
+            Some(_) => {
+                return Err(crate::settings::bad(
+                    "WECHAT_ENCODING_AES_KEY",
+                    "must be the console's 43-character EncodingAESKey",
+                ));
+            }
+            None => None,
+        };
+        Ok(Some(Self { appid, token, aes }))
+    }
+
+    /// The receiver of pushes under these settings.
+    pub fn receiver(&self) -> Receiver<'_> {
+        Receiver {
+            token: &self.token,
+            appid: &self.appid,
+            aes: self.aes.as_ref(),
+        }
+    }
+}
+
 /// What the route needs to open a push.
 pub struct Receiver<'a> {
     /// `WECHAT_TOKEN`.
