@@ -3,7 +3,8 @@
 //!
 //! [`local`] holds what only `emo-local` has (its router, blob links and worker loop);
 //! [`emo_standin`] is the offline DashScope stand-in that the dev server and the tests talk to when
-//! there is no API key.
+//! there is no API key, [`emo_wechat_standin`] the offline WeChat one, used when `WECHAT_APPID`
+//! is unset.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -86,34 +87,105 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
     Response::from_parts(parts, body)
 }
 
+/// The stand-ins `emo-local` started, living as long as this.
+#[derive(Default)]
+pub struct LocalStandins {
+    pub dashscope: Option<emo_standin::StandinHandle>,
+    pub wechat: Option<emo_wechat_standin::WeChatStandinHandle>,
+}
+
+impl LocalStandins {
+    /// Tells the WeChat stand-in (if running) where `emo-local` listens, so its media check
+    /// results are pushed to emo-local's own `/api/v1/wechat/events`.
+    pub fn serving_at(&self, addr: SocketAddr) {
+        if let Some(w) = &self.wechat {
+            w.set_push_url(format!("http://{addr}/api/v1/wechat/events"));
+        }
+    }
+
+    pub async fn shutdown(self) {
+        if let Some(d) = self.dashscope {
+            d.shutdown().await;
+        }
+        if let Some(w) = self.wechat {
+            w.shutdown().await;
+        }
+    }
+}
+
 /// `emo-local`'s state ([`emo::Role::Local`]) from the environment. With no DashScope key, starts
 /// the offline stand-in and points the worker at it (with a 1 s poll interval unless one is set,
-/// so a sticker appears within seconds); the stand-in lives as long as the returned handle.
-pub async fn local_state() -> anyhow::Result<(AppState, Option<emo_standin::StandinHandle>)> {
+/// so a sticker appears within seconds). With no `WECHAT_APPID`, starts the offline WeChat
+/// stand-in and points the client at it, with `WECHAT_TOKEN` (or the stand-in's default) as the
+/// push token of both; [`LocalStandins::serving_at`] then gives it the push URL. The stand-ins
+/// live as long as the returned handles.
+pub async fn local_state() -> anyhow::Result<(AppState, LocalStandins)> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    if env("DASHSCOPE_API_KEY").is_some() || env("DASHSCOPE_API_KEY_SECRET_ID").is_some() {
-        return Ok((AppState::from_env(emo::Role::Local).await?, None));
+    let mut standins = LocalStandins::default();
+    let mut vars: Vec<(&'static str, String)> = Vec::new();
+    if env("DASHSCOPE_API_KEY").is_none() && env("DASHSCOPE_API_KEY_SECRET_ID").is_none() {
+        let config = emo_standin::StandinConfig {
+            ffmpeg: env("EMO_FFMPEG").unwrap_or_else(|| "ffmpeg".into()).into(),
+            ..Default::default()
+        };
+        let handle = emo_standin::Standin::start(config).await?;
+        let base_url = handle.base_url();
+        tracing::warn!(
+            "DASHSCOPE_API_KEY is not set: using the offline DashScope stand-in at {base_url} \
+             (stickers are generated test animations, not AI video)"
+        );
+        vars.push(("DASHSCOPE_API_KEY", "offline-stand-in".to_owned()));
+        vars.push(("DASHSCOPE_VIDEO_HOSTS", handle.addr().ip().to_string()));
+        vars.push(("DASHSCOPE_BASE_URL", base_url));
+        vars.push((
+            "EMO_POLL_INTERVAL_SECS",
+            env("EMO_POLL_INTERVAL_SECS").unwrap_or_else(|| "1".to_owned()),
+        ));
+        standins.dashscope = Some(handle);
     }
-    let config = emo_standin::StandinConfig {
-        ffmpeg: env("EMO_FFMPEG").unwrap_or_else(|| "ffmpeg".into()).into(),
-        ..Default::default()
-    };
-    let handle = emo_standin::Standin::start(config).await?;
-    let base_url = handle.base_url();
-    let video_host = handle.addr().ip().to_string();
-    tracing::warn!(
-        "DASHSCOPE_API_KEY is not set: using the offline DashScope stand-in at {base_url} \
-         (stickers are generated test animations, not AI video)"
-    );
-    let lookup = move |name: &str| match name {
-        "DASHSCOPE_API_KEY" => Some("offline-stand-in".to_owned()),
-        "DASHSCOPE_BASE_URL" => Some(base_url.clone()),
-        "DASHSCOPE_VIDEO_HOSTS" => Some(video_host.clone()),
-        "EMO_POLL_INTERVAL_SECS" => env(name).or_else(|| Some("1".to_owned())),
-        _ => env(name),
+    if env("WECHAT_APPID").is_none() {
+        let (handle, wx_vars) = wechat_standin(env("WECHAT_TOKEN")).await?;
+        tracing::warn!(
+            "WECHAT_APPID is not set: using the offline WeChat stand-in at {} \
+             (login codes, content checks and messages are simulated)",
+            handle.base_url()
+        );
+        vars.extend(wx_vars);
+        standins.wechat = Some(handle);
+    }
+    let lookup = move |name: &str| {
+        vars.iter()
+            .rev()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| env(name))
     };
     let state = AppState::from_lookup(emo::Role::Local, &lookup).await?;
-    Ok((state, Some(handle)))
+    Ok((state, standins))
+}
+
+/// Starts a WeChat stand-in signing its pushes with `push_token` (or its default), and the
+/// settings that point Emo at it: `WECHAT_API_BASE`, `WECHAT_APPID`, `WECHAT_SECRET`,
+/// `WECHAT_TOKEN`.
+pub async fn wechat_standin(
+    push_token: Option<String>,
+) -> anyhow::Result<(
+    emo_wechat_standin::WeChatStandinHandle,
+    Vec<(&'static str, String)>,
+)> {
+    let mut config = emo_wechat_standin::WeChatStandinConfig::default();
+    if let Some(t) = push_token {
+        config.push_token = t;
+    }
+    let handle = emo_wechat_standin::WeChatStandin::start(config).await?;
+    let c = handle.config();
+    let vars = vec![
+        ("WECHAT_API_BASE", handle.base_url()),
+        ("WECHAT_APPID", c.appid.clone()),
+        ("WECHAT_SECRET", c.secret.clone()),
+        ("WECHAT_TOKEN", c.push_token.clone()),
+    ];
+    Ok((handle, vars))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

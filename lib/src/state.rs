@@ -20,8 +20,8 @@ use crate::store::aws::{DynamoJobStore, DynamoUserStore, S3BlobStore, SqsJobQueu
 use crate::store::settings::PortSet;
 use crate::store::unconfigured::Unconfigured;
 use crate::store::{
-    Backend, BlobStore, ClientBounds, DailyQuota, JobDurations, JobQueue, JobStore, StoreSettings,
-    TaskSlots, UserStore,
+    AccessTokens, Backend, BlobStore, ClientBounds, DailyQuota, JobDurations, JobQueue, JobStore,
+    StoreSettings, TaskSlots, UserStore,
 };
 use crate::wechat::events::PushSettings;
 #[cfg(feature = "worker")]
@@ -32,6 +32,8 @@ use crate::worker::Worker;
 pub enum Role {
     Register,
     Login,
+    /// `POST /api/v1/users/wechat-login`.
+    WechatLogin,
     ChangePassword,
     /// Both creates, and the regenerate (a create from an ended job).
     Create,
@@ -60,6 +62,8 @@ struct Needs {
     check: bool,
     /// Verifies WeChat's pushes (`WECHAT_TOKEN`, `WECHAT_ENCODING_AES_KEY`).
     push: bool,
+    /// Calls WeChat (when `WECHAT_APPID` is set).
+    wechat: bool,
 }
 
 impl Role {
@@ -90,6 +94,21 @@ impl Role {
                     passwords: true,
                     lockout: true,
                     tokens: true,
+                    login_bound: true,
+                    ..AuthUse::default()
+                },
+                false,
+                false,
+            ),
+            Role::WechatLogin => (
+                PortSet {
+                    users: true,
+                    clients: true,
+                    ..none
+                },
+                AuthUse {
+                    tokens: true,
+                    // A WeChat login is a login: the same per-address bound.
                     login_bound: true,
                     ..AuthUse::default()
                 },
@@ -238,6 +257,17 @@ impl Role {
             sweep: matches!(self, Role::Sweeper | Role::Local),
             check: matches!(self, Role::Create | Role::Transcoder | Role::Local),
             push: matches!(self, Role::WechatEvents | Role::Local),
+            // Register and login bind an openid given a `wx_code`; creates check texts; the
+            // transcoder checks images and sends the ready message.
+            wechat: matches!(
+                self,
+                Role::WechatLogin
+                    | Role::Register
+                    | Role::Login
+                    | Role::Create
+                    | Role::Transcoder
+                    | Role::Local
+            ),
         }
     }
 }
@@ -289,6 +319,7 @@ struct Ports {
     durations: Arc<dyn JobDurations>,
     blobs: Arc<dyn BlobStore>,
     queue: Arc<dyn JobQueue>,
+    access_tokens: Arc<dyn AccessTokens>,
 }
 
 impl AppState {
@@ -311,9 +342,16 @@ impl AppState {
         role: Role,
         lookup: &(dyn Fn(&str) -> Option<String> + Sync),
     ) -> anyhow::Result<Self> {
-        let needs = role.needs();
+        let mut needs = role.needs();
         let env = Env::new(lookup);
+        // The shared access token lives on the users table: needed only where WeChat is called.
+        needs.ports.access_tokens = needs.wechat && env.get("WECHAT_APPID").is_some();
         let store = StoreSettings::from_env(&env, needs.ports)?;
+        let wechat_settings = if needs.wechat {
+            crate::wechat::WeChatSettings::from_env(&env, store.backend)?
+        } else {
+            None
+        };
         let auth = AuthSettings::from_env(&env, store.backend, needs.auth)?;
         let job_settings = if needs.job_api {
             JobSettings::from_env(&env)?
@@ -426,6 +464,24 @@ impl AppState {
             None => local_ports(&store, &secret)?,
             Some(conf) => aws_ports(&store, conf),
         };
+        let wechat = match wechat_settings {
+            None => None,
+            Some(mut w) => {
+                if let Some(conf) = &conf {
+                    let client = aws_sdk_secretsmanager::Client::new(conf);
+                    if let Some(id) = &w.secret_id {
+                        w.secret = Some(secrets::read_current(&client, id).await?);
+                    }
+                    if let Some(id) = &w.token_secret_id {
+                        w.token = Some(secrets::read_current(&client, id).await?);
+                    }
+                }
+                Some(Arc::new(crate::wechat::WeChat::new(
+                    w,
+                    ports.access_tokens.clone(),
+                )?))
+            }
+        };
         let tokens = Tokens::new(&secret, auth.jwt_ttl.as_secs());
         if let Some(previous) = &previous {
             tokens.rotate(&secret, Some(previous.as_bytes()));
@@ -437,7 +493,7 @@ impl AppState {
             secrets: source,
             check,
             push,
-            wechat: None,
+            wechat,
             #[cfg(feature = "worker")]
             worker,
             users: ports.users,
@@ -522,6 +578,7 @@ fn local_ports(store: &StoreSettings, jwt_secret: &[u8]) -> anyhow::Result<Ports
     Ok(Ports {
         users: users.clone(),
         quota: users.clone(),
+        access_tokens: users.clone(),
         clients: users,
         jobs: jobs.clone(),
         slots: jobs.clone(),
@@ -564,6 +621,10 @@ fn aws_ports(store: &StoreSettings, conf: &aws_config::SdkConfig) -> Ports {
         quota: match &users {
             Some(u) if p.quota => u.clone(),
             _ => Arc::new(Unconfigured("the daily quota (EMO_USERS_TABLE)")),
+        },
+        access_tokens: match &users {
+            Some(u) if p.access_tokens => u.clone(),
+            _ => Arc::new(Unconfigured("WeChat's access token (EMO_USERS_TABLE)")),
         },
         clients: match &users {
             Some(u) if p.clients => u.clone(),
@@ -647,6 +708,7 @@ mod tests {
         for role in [
             Role::Register,
             Role::Login,
+            Role::WechatLogin,
             Role::ChangePassword,
             Role::Create,
             Role::Query,
@@ -657,10 +719,14 @@ mod tests {
         ] {
             let n = role.needs();
             assert_eq!(n.auth.register_bound, role == Role::Register, "{role:?}");
-            assert_eq!(n.auth.login_bound, role == Role::Login, "{role:?}");
+            assert_eq!(
+                n.auth.login_bound,
+                matches!(role, Role::Login | Role::WechatLogin),
+                "{role:?}"
+            );
             assert_eq!(
                 n.ports.clients,
-                matches!(role, Role::Register | Role::Login),
+                matches!(role, Role::Register | Role::Login | Role::WechatLogin),
                 "{role:?}"
             );
         }
@@ -672,5 +738,54 @@ mod tests {
         assert!(n.ports.jobs && n.ports.queue && n.push);
         assert!(!n.ports.users && !n.ports.blobs && !n.auth.tokens && !n.worker && !n.check);
         assert!(Role::Create.needs().check && Role::Transcoder.needs().check);
+    }
+
+    #[test]
+    fn the_wechat_login_reads_users_and_issues_tokens_but_hashes_no_password_and_runs_no_job() {
+        let n = Role::WechatLogin.needs();
+        assert!(n.wechat && n.ports.users && n.auth.tokens);
+        assert!(!n.auth.passwords && !n.auth.lockout && !n.auth.register_bound);
+        assert!(!n.ports.jobs && !n.ports.quota && !n.ports.blobs && !n.ports.queue);
+        assert!(!n.job_api && !n.worker && !n.sweep);
+        for role in [
+            Role::ChangePassword,
+            Role::Query,
+            Role::List,
+            Role::Delete,
+            Role::Sweeper,
+        ] {
+            assert!(!role.needs().wechat, "{role:?} never calls WeChat");
+        }
+    }
+
+    #[tokio::test]
+    async fn wechat_is_built_only_where_configured_and_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = [
+            ("EMO_DATA_DIR", dir.path().to_str().unwrap()),
+            ("EMO_JWT_SECRET", "test-secret-test-secret-test-secret!"),
+        ];
+        let with_wechat = [
+            base[0],
+            base[1],
+            ("WECHAT_APPID", "wx-test"),
+            ("WECHAT_SECRET", "s"),
+        ];
+        let state = AppState::from_vars(Role::WechatLogin, &with_wechat)
+            .await
+            .unwrap();
+        assert_eq!(state.wechat.as_ref().unwrap().settings().appid, "wx-test");
+        let state = AppState::from_vars(Role::Query, &with_wechat)
+            .await
+            .unwrap();
+        assert!(state.wechat.is_none());
+        let state = AppState::from_vars(Role::WechatLogin, &base).await.unwrap();
+        assert!(state.wechat.is_none());
+        let missing = [base[0], base[1], ("WECHAT_APPID", "wx-test")];
+        let e = AppState::from_vars(Role::Login, &missing)
+            .await
+            .err()
+            .unwrap();
+        assert!(format!("{e:#}").contains("WECHAT_SECRET"), "{e:#}");
     }
 }

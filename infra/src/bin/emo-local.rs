@@ -4,7 +4,8 @@
 //! `EMO_ADDR` (default `127.0.0.1:3000`) is where it listens and `EMO_WORKERS` (default 2) how many
 //! messages the worker handles at once; every other setting is the Lambdas' (see the README), with
 //! `EMO_DATA_DIR` (default `./.emo`) holding the local database, blobs and JWT key. Without
-//! `DASHSCOPE_API_KEY` it starts the offline DashScope stand-in and says so.
+//! `DASHSCOPE_API_KEY` it starts the offline DashScope stand-in, without `WECHAT_APPID` the offline
+//! WeChat stand-in (pushing to emo-local's own events route), and says so.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => 2,
     };
-    let (state, standin) = emo_infra::local_state().await?;
+    let (state, standins) = emo_infra::local_state().await?;
     let backend = match state.store.backend {
         Backend::Local => format!("local, data in {}", state.store.data_dir.display()),
         Backend::Aws => "aws".to_owned(),
@@ -42,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
         format!("cannot listen on {addr} (set EMO_ADDR to use another address)")
     })?;
     let addr = listener.local_addr()?;
+    standins.serving_at(addr);
 
     let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(emo_infra::local::worker::run(
@@ -55,9 +57,7 @@ async fn main() -> anyhow::Result<()> {
     emo_infra::serve(listener, state, emo_infra::shutdown_signal()).await?;
     let _ = stop_worker.send(());
     let _ = worker.await;
-    if let Some(standin) = standin {
-        standin.shutdown().await;
-    }
+    standins.shutdown().await;
     tracing::info!("emo-local stopped");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Whole Emos in-process: [`TestEnv`], a state on either backend with cheap password hashing, and
 //! [`JobEnv`], that plus a fresh DashScope stand-in and `emo-local`'s worker loop, spoken to
-//! through `emo-local`'s own router.
+//! through `emo-local`'s own router; and [`WeChatEnv`], a [`JobEnv`] with a WeChat stand-in too,
+//! served over HTTP so the stand-in can fetch blob links and push back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,13 +104,13 @@ const JOB_VARS: [(&str, &str); 6] = [
 const WAIT: Duration = Duration::from_secs(300);
 
 impl JobEnv {
-    async fn standin() -> StandinHandle {
+    pub(crate) async fn standin() -> StandinHandle {
         Standin::start(StandinConfig::default())
             .await
             .expect("the stand-in starts (ffmpeg is installed by infra/ensure-ffmpeg.sh)")
     }
 
-    async fn with(
+    pub(crate) async fn with(
         base: Vec<(&str, &str)>,
         extra: &[(&str, &str)],
         standin: StandinHandle,
@@ -246,4 +247,89 @@ impl Drop for JobEnv {
 /// Routes `req` as API Gateway would to a function; the status and the JSON body.
 pub async fn call(state: &AppState, req: Request) -> (u16, Value) {
     read_lenient(emo_infra::local::router::route(state, req).await)
+}
+
+/// A state on either backend pointed at its own WeChat stand-in (and, for the media checks'
+/// images, at its own DashScope stand-in, with the worker not started), served over HTTP on a
+/// free port as `emo-local` serves it, so the stand-in can fetch blob links and push to
+/// `/api/v1/wechat/events`. `EMO_PUBLIC_URL` is that server.
+pub struct WeChatEnv {
+    pub jobs: JobEnv,
+    pub wechat: emo_wechat_standin::WeChatStandinHandle,
+    /// Where the state is served, e.g. `http://127.0.0.1:PORT`.
+    pub url: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl std::ops::Deref for WeChatEnv {
+    type Target = JobEnv;
+    fn deref(&self) -> &JobEnv {
+        &self.jobs
+    }
+}
+
+impl std::ops::DerefMut for WeChatEnv {
+    fn deref_mut(&mut self) -> &mut JobEnv {
+        &mut self.jobs
+    }
+}
+
+impl WeChatEnv {
+    async fn build(
+        base: Vec<(String, String)>,
+        extra: &[(&str, &str)],
+        dir: Option<tempfile::TempDir>,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (wechat, wx_vars) = emo_infra::wechat_standin(None).await.unwrap();
+        wechat.set_push_url(format!("{url}/api/v1/wechat/events"));
+        let mut owned = base;
+        owned.extend(wx_vars.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        owned.push(("EMO_PUBLIC_URL".into(), url.clone()));
+        let mut vars = borrowed(&owned);
+        vars.extend_from_slice(extra);
+        let jobs = JobEnv::with(vars, &[], JobEnv::standin().await, dir).await;
+        let state = jobs.state.clone();
+        let server = tokio::spawn(async move {
+            let _ = emo_infra::serve(listener, state, std::future::pending()).await;
+        });
+        Self {
+            jobs,
+            wechat,
+            url,
+            server,
+        }
+    }
+
+    /// On the embedded backend.
+    pub async fn local(extra: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap().to_owned();
+        Self::build(vec![("EMO_DATA_DIR".into(), path)], extra, Some(dir)).await
+    }
+
+    /// On the aws backend; `None` when no emulator is configured outside CI.
+    pub async fn aws(extra: &[(&str, &str)]) -> Option<Self> {
+        let owned = aws_vars().await?;
+        Some(Self::build(owned, extra, None).await)
+    }
+
+    /// Logs in with a `wx.login` code (`POST /api/v1/users/wechat-login`); the status and body.
+    pub async fn wechat_login(&self, code: &str) -> (u16, Value) {
+        self.call(post_json(
+            "/api/v1/users/wechat-login",
+            &json!({ "code": code }),
+            None,
+        ))
+        .await
+    }
+}
+
+impl Drop for WeChatEnv {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
 }

@@ -4,7 +4,8 @@
 //!   [`fixture`]s, and [`on_both_backends!`];
 //! - [`http`]: request builders (the three encodings the API accepts) and reading answers;
 //! - [`env`]: [`env::TestEnv`], a state on either backend, and [`env::JobEnv`], a whole Emo
-//!   with the DashScope stand-in and `emo-local`'s worker loop;
+//!   with the DashScope stand-in and `emo-local`'s worker loop, and [`env::WeChatEnv`], that
+//!   plus the WeChat stand-in;
 //! - [`sticker`]: what a user checks of a sticker, and a test photo.
 
 pub mod env;

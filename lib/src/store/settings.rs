@@ -30,6 +30,8 @@ pub struct PortSet {
     pub durations: bool,
     pub blobs: bool,
     pub queue: bool,
+    /// WeChat's shared access token (on the users table).
+    pub access_tokens: bool,
 }
 
 impl PortSet {
@@ -42,6 +44,7 @@ impl PortSet {
         durations: true,
         blobs: true,
         queue: true,
+        access_tokens: true,
     };
 }
 
@@ -113,7 +116,7 @@ impl StoreSettings {
             },
             users_table: name(
                 "EMO_USERS_TABLE",
-                ports.users || ports.quota || ports.clients,
+                ports.users || ports.quota || ports.clients || ports.access_tokens,
             )?,
             jobs_table: name(
                 "EMO_JOBS_TABLE",

@@ -3,23 +3,41 @@
 //! (`jscode2session`), content security (`msg_sec_check`, `media_check_async`) and the ready
 //! message (`subscribe/send`); plus [`events`], WeChat's pushes to Emo.
 //!
+//! The token is fetched in normal mode only (`force_refresh` would invalidate every other
+//! process's copy, and is capped at 20 a day), refreshed once less than [`REFRESH_MARGIN_SECS`]
+//! remain, and fetched again once (and the call tried once more) when WeChat says it is invalid
+//! (`40001`, `42001`). Nothing else is retried here: a caller sees
+//! [`WeChatError::Unavailable`] and decides (the content check retries within the job's
+//! deadline, a login answers 503).
+//!
 //! The AppSecret and the access token go into requests and nowhere else: not into logs, errors
 //! or Debug. A login's `session_key` is dropped where the answer is parsed and never stored.
+//!
+//! The files: `client` the calls and the token cache; [`error`] WeChat's codes and the login's
+//! refusals; [`wire`] the lenient JSON; [`settings`] the configuration; [`events`] the pushes.
 
+mod client;
+pub mod error;
 pub mod events;
 pub mod settings;
+pub mod wire;
 
 use std::sync::Arc;
 
+pub use client::REFRESH_MARGIN_SECS;
 pub use settings::{DEFAULT_API_BASE, WeChatSettings};
 
 /// WeChat's client, built once per process when `WECHAT_APPID` is set.
 pub struct WeChat {
     settings: WeChatSettings,
-    #[allow(dead_code)]
+    /// The AppSecret, out of `settings` so it is held in one place.
+    secret: String,
     http: reqwest::Client,
-    #[allow(dead_code)]
+    /// The token every process shares.
     tokens: Arc<dyn crate::store::AccessTokens>,
+    /// This process's copy of it (token, expires at), behind a lock held while it is fetched, so
+    /// calls at once in one process wait for one fetch.
+    cached: tokio::sync::Mutex<Option<(String, u64)>>,
 }
 
 impl std::fmt::Debug for WeChat {
@@ -76,54 +94,6 @@ pub enum WeChatError {
 }
 
 impl WeChat {
-    /// The client for `settings` (with its AppSecret), its token cached in `tokens`.
-    ///
-    /// Fails when the settings carry no AppSecret or the HTTP client cannot be built.
-    pub fn new(
-        settings: WeChatSettings,
-        tokens: Arc<dyn crate::store::AccessTokens>,
-    ) -> anyhow::Result<Self> {
-        anyhow::ensure!(settings.secret.is_some(), "WeChat needs its AppSecret");
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .build()?;
-        Ok(Self {
-            settings,
-            http,
-            tokens,
-        })
-    }
-
-    /// `jscode2session`: the openid (and unionid) a `wx.login` code stands for.
-    pub async fn code_to_session(&self, _code: &str) -> Result<Session, WeChatError> {
-        todo!()
-    }
-
-    /// `msg_sec_check` (version 2) of `content` written by `openid`.
-    pub async fn check_text(
-        &self,
-        _openid: &str,
-        _scene: Scene,
-        _content: &str,
-    ) -> Result<Verdict, WeChatError> {
-        todo!()
-    }
-
-    /// Returns WeChat's trace_id; the verdict arrives later as a `wxa_media_check` push.
-    pub async fn check_image(
-        &self,
-        _openid: &str,
-        _scene: Scene,
-        _media_url: &str,
-    ) -> Result<String, WeChatError> {
-        todo!()
-    }
-
-    /// `subscribe/send`.
-    pub async fn send_subscribe(&self, _msg: &SubscribeMessage<'_>) -> Result<(), WeChatError> {
-        todo!()
-    }
-
     /// Appid, push token (for signatures), AES key, template id, …
     pub fn settings(&self) -> &WeChatSettings {
         &self.settings

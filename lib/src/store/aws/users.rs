@@ -8,6 +8,7 @@
 //! | a day's jobs    | `QUOTA#<user id>#<day>` | `used`, `expires_at`                             |
 //! | everyone's day  | `QUOTA#all#<day>` | `used`, `expires_at`                                 |
 //! | a client's window | `CLIENT#<bound>#<address>#<window>` | `used`, `expires_at`                   |
+//! | WeChat's access token | `WECHAT#access_token` | `token`, `token_expires_at` (not `expires_at`: the TTL must not delete it early) |
 //!
 //! Keying users by phone makes "one account per phone" a single conditional put; the numeric id the
 //! JWT carries comes from an atomic counter. A login record is changed by reading it, applying
@@ -31,8 +32,8 @@ use super::{applied, sdk_err};
 use crate::auth::LockoutPolicy;
 use crate::domain::Phone;
 use crate::store::{
-    Allowance, ClientBound, ClientBounds, DailyQuota, LoginAttempts, LoginCheck, StoreError, User,
-    UserStore,
+    AccessTokens, Allowance, ClientBound, ClientBounds, DailyQuota, LoginAttempts, LoginCheck,
+    StoreError, User, UserStore,
 };
 
 /// [`UserStore`] on a DynamoDB table.
@@ -507,5 +508,50 @@ impl ClientBounds for DynamoUserStore {
             "UpdateItem (client bound)",
             res.map_err(|e| e.into_service_error()),
         )
+    }
+}
+
+const ACCESS_TOKEN_PK: &str = "WECHAT#access_token";
+
+#[async_trait]
+impl AccessTokens for DynamoUserStore {
+    async fn get_access_token(&self) -> Result<Option<(String, u64)>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(ACCESS_TOKEN_PK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("GetItem (WeChat access token)", e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let token = item.get("token").and_then(|v| v.as_s().ok());
+        let until = item
+            .get("token_expires_at")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok());
+        Ok(match (token, until) {
+            (Some(t), Some(u)) => Some((t.clone(), u)),
+            _ => None,
+        })
+    }
+
+    async fn put_access_token(&self, token: &str, expires_at: u64) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(ACCESS_TOKEN_PK.into()))
+            .item("token", AttributeValue::S(token.into()))
+            .item(
+                "token_expires_at",
+                AttributeValue::N(expires_at.to_string()),
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_err("PutItem (WeChat access token)", e))?;
+        Ok(())
     }
 }

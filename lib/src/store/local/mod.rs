@@ -34,6 +34,11 @@ CREATE TABLE IF NOT EXISTS users (
     token_version INTEGER NOT NULL DEFAULT 0,
     created_at    INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS wechat_tokens (
+    name       TEXT    PRIMARY KEY,
+    token      TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS login_attempts (
     phone        TEXT    PRIMARY KEY,
     failures     INTEGER NOT NULL,

@@ -9,8 +9,8 @@ use super::LocalDb;
 use crate::auth::LockoutPolicy;
 use crate::domain::Phone;
 use crate::store::{
-    Allowance, ClientBound, ClientBounds, DailyQuota, LoginAttempts, LoginCheck, StoreError, User,
-    UserStore,
+    AccessTokens, Allowance, ClientBound, ClientBounds, DailyQuota, LoginAttempts, LoginCheck,
+    StoreError, User, UserStore,
 };
 
 /// [`UserStore`] on the embedded SQLite database.
@@ -335,6 +335,40 @@ impl ClientBounds for LocalUserStore {
                 )?;
                 tx.commit()?;
                 Ok(true)
+            })
+            .await?)
+    }
+}
+
+#[async_trait]
+impl AccessTokens for LocalUserStore {
+    async fn get_access_token(&self) -> Result<Option<(String, u64)>, StoreError> {
+        Ok(self
+            .db
+            .call(|conn| {
+                Ok(conn
+                    .query_row(
+                        "SELECT token, expires_at FROM wechat_tokens WHERE name = 'access_token'",
+                        [],
+                        |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)),
+                    )
+                    .optional()?)
+            })
+            .await?)
+    }
+
+    async fn put_access_token(&self, token: &str, expires_at: u64) -> Result<(), StoreError> {
+        let token = token.to_owned();
+        Ok(self
+            .db
+            .call(move |conn| {
+                conn.execute(
+                    "INSERT INTO wechat_tokens (name, token, expires_at)
+                     VALUES ('access_token', ?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET token = ?1, expires_at = ?2",
+                    params![token, expires_at as i64],
+                )?;
+                Ok(())
             })
             .await?)
     }
