@@ -241,8 +241,17 @@ pub async fn apply_media_check(
     state: &AppState,
     check: &MediaCheck,
 ) -> Result<Applied, StoreError> {
-    let Some(id) = state.jobs.find_by_trace(&check.trace_id).await? else {
-        return Ok(Applied::Unknown);
+    let id = match state.jobs.find_by_trace(&check.trace_id).await? {
+        Some(id) => id,
+        None => {
+            // The worker records the trace right after WeChat answers the check, and a push can
+            // come that fast: one look again before calling it unknown.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            match state.jobs.find_by_trace(&check.trace_id).await? {
+                Some(id) => id,
+                None => return Ok(Applied::Unknown),
+            }
+        }
     };
     let outcome = match &check.outcome {
         MediaOutcome::Checked { verdict, .. } => match verdict {
