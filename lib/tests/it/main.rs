@@ -22,3 +22,4 @@ mod upload_limits;
 mod user_store;
 mod users_api;
 mod users_bounds;
+mod wechat_check;
