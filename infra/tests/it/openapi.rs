@@ -168,7 +168,16 @@ fn the_document_is_openapi_3_with_every_path_of_the_contract() {
     assert_eq!(
         paths,
         [
-            REGISTER, LOGIN, CHANGE, CREATE, CHARACTER, QUERY, LIST, REGENERATE, DELETE
+            REGISTER,
+            LOGIN,
+            CHANGE,
+            CREATE,
+            CHARACTER,
+            QUERY,
+            LIST,
+            REGENERATE,
+            DELETE,
+            "/api/v1/wechat/events"
         ]
     );
     // Every schema in it compiles.
