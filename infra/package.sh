@@ -12,7 +12,7 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/scripts/lib.sh"
 cd "$EMO_ROOT"
-functions=(register login change-password video-create video-create-with-prompt video-query video-list video-delete video-regenerate transcoder sweeper)
+functions=(register login change-password video-create video-create-with-prompt video-query video-list video-delete video-regenerate transcoder sweeper wechat-events)
 [ $# -gt 0 ] && functions=("$@")
 
 tools="$(pytool cargo-lambda)"

@@ -151,6 +151,12 @@ pub async fn local_state() -> anyhow::Result<(AppState, LocalStandins)> {
             handle.base_url()
         );
         vars.extend(wx_vars);
+        // Phone accounts keep creating locally as before; EMO_CONTENT_CHECK=wechat (set by the
+        // caller) puts the stand-in's text and photo checks in the way, as in production.
+        vars.push((
+            "EMO_CONTENT_CHECK",
+            env("EMO_CONTENT_CHECK").unwrap_or_else(|| "off".to_owned()),
+        ));
         standins.wechat = Some(handle);
     }
     let lookup = move |name: &str| {

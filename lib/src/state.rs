@@ -12,6 +12,7 @@ use anyhow::Context;
 use crate::auth::{AuthSettings, AuthUse, MIN_JWT_SECRET_LEN, Passwords, Tokens};
 use crate::clock::Clock;
 use crate::job::JobSettings;
+use crate::job::check::CheckSettings;
 use crate::job::sweep::SweepSettings;
 use crate::secrets::{self, SecretSource};
 use crate::settings::Env;
@@ -22,6 +23,7 @@ use crate::store::{
     AccessTokens, Backend, BlobStore, ClientBounds, DailyQuota, JobDurations, JobQueue, JobStore,
     StoreSettings, TaskSlots, UserStore,
 };
+use crate::wechat::events::PushSettings;
 #[cfg(feature = "worker")]
 use crate::worker::Worker;
 
@@ -43,6 +45,8 @@ pub enum Role {
     Transcoder,
     /// The scheduled sweep of jobs whose message was lost.
     Sweeper,
+    /// WeChat's pushes (`/api/v1/wechat/events`): the jobs table and the queue, the push token.
+    WechatEvents,
     /// Every route and the worker in one process.
     Local,
 }
@@ -54,6 +58,10 @@ struct Needs {
     job_api: bool,
     worker: bool,
     sweep: bool,
+    /// Reads the content-check settings (the creates, the worker).
+    check: bool,
+    /// Verifies WeChat's pushes (`WECHAT_TOKEN`, `WECHAT_ENCODING_AES_KEY`).
+    push: bool,
     /// Calls WeChat (when `WECHAT_APPID` is set).
     wechat: bool,
 }
@@ -217,6 +225,17 @@ impl Role {
                 false,
                 false,
             ),
+            Role::WechatEvents => (
+                PortSet {
+                    // A verdict is recorded on its job, which a Start message hands to the worker.
+                    jobs: true,
+                    queue: true,
+                    ..none
+                },
+                AuthUse::default(),
+                false,
+                false,
+            ),
             Role::Local => (
                 PortSet::ALL,
                 AuthUse {
@@ -236,6 +255,8 @@ impl Role {
             job_api,
             worker,
             sweep: matches!(self, Role::Sweeper | Role::Local),
+            check: matches!(self, Role::Create | Role::Transcoder | Role::Local),
+            push: matches!(self, Role::WechatEvents | Role::Local),
             // Register and login bind an openid given a `wx_code`; creates check texts; the
             // transcoder checks images and sends the ready message.
             wechat: matches!(
@@ -258,6 +279,12 @@ pub struct AppState {
     pub job_settings: JobSettings,
     /// When the sweep counts a job's message as lost (defaults where the role does not sweep).
     pub sweep: SweepSettings,
+    /// What content security applies, and the image check's and ready message's settings
+    /// (defaults, checking off, where the role neither creates nor runs jobs).
+    pub check: CheckSettings,
+    /// The push token and AES key the events route verifies WeChat's pushes with; `None` unless
+    /// the role takes pushes and WeChat is configured.
+    pub push: Option<PushSettings>,
     pub users: Arc<dyn UserStore>,
     pub quota: Arc<dyn DailyQuota>,
     /// Requests per client address (register and login).
@@ -336,6 +363,11 @@ impl AppState {
         } else {
             SweepSettings::default()
         };
+        let check = if needs.check {
+            CheckSettings::from_env(&env, env.get("WECHAT_APPID").is_some())?
+        } else {
+            CheckSettings::default()
+        };
         #[cfg(feature = "worker")]
         let worker_settings = if needs.worker {
             Some(crate::worker::WorkerSettings::from_env(
@@ -408,6 +440,26 @@ impl AppState {
             }
             None => None,
         };
+        let push = if needs.push {
+            // The push token changes only with the console's setting: read once per cold start.
+            let token = match (env.get("WECHAT_TOKEN_SECRET_ID"), &conf) {
+                (Some(id), Some(conf)) => Some(
+                    secrets::read_current(&aws_sdk_secretsmanager::Client::new(conf), &id)
+                        .await
+                        .with_context(|| format!("reading WECHAT_TOKEN_SECRET_ID {id:?}"))?,
+                ),
+                _ => None,
+            };
+            let push = PushSettings::from_env(&env, token)?;
+            anyhow::ensure!(
+                push.is_some() || role != Role::WechatEvents,
+                "setting WECHAT_TOKEN: the events function needs WECHAT_APPID and WECHAT_TOKEN \
+                 (or WECHAT_TOKEN_SECRET_ID)"
+            );
+            push
+        } else {
+            None
+        };
         let ports = match &conf {
             None => local_ports(&store, &secret)?,
             Some(conf) => aws_ports(&store, conf),
@@ -439,6 +491,8 @@ impl AppState {
             tokens,
             clock: Clock::default(),
             secrets: source,
+            check,
+            push,
             wechat,
             #[cfg(feature = "worker")]
             worker,
@@ -661,6 +715,7 @@ mod tests {
             Role::List,
             Role::Delete,
             Role::Transcoder,
+            Role::WechatEvents,
         ] {
             let n = role.needs();
             assert_eq!(n.auth.register_bound, role == Role::Register, "{role:?}");
@@ -675,6 +730,14 @@ mod tests {
                 "{role:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_events_function_reads_jobs_and_the_queue_and_nothing_of_users_or_tokens() {
+        let n = Role::WechatEvents.needs();
+        assert!(n.ports.jobs && n.ports.queue && n.push);
+        assert!(!n.ports.users && !n.ports.blobs && !n.auth.tokens && !n.worker && !n.check);
+        assert!(Role::Create.needs().check && Role::Transcoder.needs().check);
     }
 
     #[test]

@@ -104,6 +104,16 @@ const ROUTES: &[Route] = &[
         handler: handler!(emo::api::library::delete),
     },
     Route {
+        path: PathMatch::Exact("/api/v1/wechat/events"),
+        method: Method::POST,
+        handler: handler!(emo::api::wechat_events::events),
+    },
+    Route {
+        path: PathMatch::Exact("/api/v1/wechat/events"),
+        method: Method::GET,
+        handler: handler!(emo::api::wechat_events::events),
+    },
+    Route {
         path: PathMatch::Exact(super::OPENAPI_ROUTE),
         method: Method::GET,
         handler: openapi,

@@ -6,3 +6,4 @@
 pub mod library;
 pub mod users;
 pub mod video;
+pub mod wechat_events;

@@ -171,6 +171,11 @@ pub(crate) fn create_error(e: CreateError) -> ApiError {
     match e {
         CreateError::OverAllowance(m) => ApiError::TooMany(m),
         CreateError::InputGone => ApiError::Internal(anyhow::anyhow!("an upload was lost")),
+        CreateError::NeedsWeChat => ApiError::Forbidden(crate::job::MSG_NEEDS_WECHAT.into()),
+        CreateError::TextRefused => ApiError::BadRequest(crate::job::MSG_TEXT_REFUSED.into()),
+        CreateError::CheckUnavailable => {
+            ApiError::Unavailable(crate::job::MSG_CHECK_UNAVAILABLE.into())
+        }
         CreateError::Store(s) => s.into(),
     }
 }

@@ -3,13 +3,18 @@
 //! HTTP: the create handlers validate the request and turn [`CreateError`] into the envelope.
 //! Every job gets a random DashScope seed, which it keeps; a regenerated job is created here too
 //! ([`create_with`]), from a copy of its original's input and with a seed of its own.
+//!
+//! With content security on ([`super::check`]), the account must be bound to WeChat and every
+//! text is checked before the allowance is taken: a refused text stores, counts and spends
+//! nothing. A photo is stored, then checked by the worker: the job starts in `checking`.
 
 use std::time::Duration;
 
 use crate::AppState;
 use crate::store::{Allowance, StoreError, User, china_day, enqueue};
 
-use super::{Job, JobId, JobMessage, JobRequest};
+use super::check::{ContentCheck, TextCheckError, check_texts, texts_of};
+use super::{CheckOutcome, ImageCheck, Job, JobId, JobMessage, JobRequest};
 
 /// How long past its deadline a job may stay in progress before a query ends it (and the window
 /// in which jobs still count as active for the allowance).
@@ -53,6 +58,10 @@ pub struct Origin {
     /// A character's description taken over from the job it is regenerated from, so Qwen is
     /// not asked again.
     pub described_prompt: Option<String>,
+    /// The texts were accepted by WeChat's check already (a regenerated job's, unchanged).
+    pub texts_checked: bool,
+    /// The photo passed WeChat's check already (a regenerated job's copy of it).
+    pub photo_checked: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +73,15 @@ pub enum CreateError {
     /// The input image to copy is gone (expired or removed): nothing was stored or counted.
     #[error("the input image to copy is gone")]
     InputGone,
+    /// Content security is on and the account has no WeChat openid: nothing stored or counted.
+    #[error("the account is not bound to WeChat")]
+    NeedsWeChat,
+    /// WeChat found a text risky: nothing stored or counted.
+    #[error("a text was refused by WeChat's check")]
+    TextRefused,
+    /// WeChat's text check could not be made: nothing stored or counted; try again later.
+    #[error("the text check is unavailable")]
+    CheckUnavailable,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -94,6 +112,18 @@ pub async fn create_with(
     input: Input,
     origin: Origin,
 ) -> Result<Job, CreateError> {
+    let checking = state.check.mode == ContentCheck::WeChat;
+    let openid = user.openid.clone();
+    if checking && openid.is_none() {
+        return Err(CreateError::NeedsWeChat);
+    }
+    if checking && !origin.texts_checked {
+        match check_texts(state, openid.as_deref(), &texts_of(&request)).await {
+            Ok(()) => {}
+            Err(TextCheckError::Risky { .. }) => return Err(CreateError::TextRefused),
+            Err(TextCheckError::Unavailable(_)) => return Err(CreateError::CheckUnavailable),
+        }
+    }
     let now_micros = state.clock.now_micros();
     let now = now_micros / 1_000_000;
     check_allowance(state, user, now).await?;
@@ -104,6 +134,19 @@ pub async fn create_with(
         now,
         state.job_settings.deadline.as_secs(),
     );
+    job.openid = openid;
+    job.texts_checked = checking;
+    if checking && job.request.input_key().is_some() {
+        if origin.photo_checked {
+            // Kept as passed, so its own regenerate is not checked again either.
+            job.check = Some(ImageCheck {
+                outcome: Some(CheckOutcome::Pass),
+                ..ImageCheck::default()
+            });
+        } else {
+            job = job.checking(state.check.media_deadline.as_secs());
+        }
+    }
     job.created_micros = (now_micros % 1_000_000) as u32;
     job.seed = Some(origin.seed.unwrap_or_else(|| random_seed(None)));
     job.described_prompt = origin.described_prompt;
@@ -174,7 +217,9 @@ pub async fn create_with(
 /// requests race). Counts the job against the day.
 async fn check_allowance(state: &AppState, user: &User, now: u64) -> Result<(), CreateError> {
     let limits = &state.job_settings;
-    let window = now.saturating_sub(limits.deadline.as_secs() + OVERDUE_GRACE_SECS);
+    // A job checked first may be in progress for its check's deadline and then the job's.
+    let longest = limits.deadline.as_secs() + state.check.media_deadline.as_secs();
+    let window = now.saturating_sub(longest + OVERDUE_GRACE_SECS);
     let recent = state
         .jobs
         .list_for_user(

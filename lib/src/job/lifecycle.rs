@@ -58,6 +58,8 @@ pub async fn fail(
             if blame == Blame::Emo {
                 give_back_allowance(state, &job).await;
             }
+            // Where this process can reach WeChat (the worker): the user's ready message.
+            super::check::notify_ready(state, &failed).await;
             return Ok(Some(failed));
         }
         match state.jobs.get(&job.id).await? {

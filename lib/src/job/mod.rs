@@ -7,6 +7,8 @@
 //!   with what that frees (its DashScope slot, its input image): shared by the worker and the
 //!   query.
 //! - [`create`]: the allowance check and the create saga (image, job, Start message), no HTTP.
+//! - [`check`]: WeChat's content security for jobs: the texts of a create, the image check's
+//!   push applied to its job, the ready message at a job's end, and their settings.
 //! - [`sweep`]: finding jobs whose message was lost, and ending those past their deadline.
 //! - [`library`]: a user's jobs page by page (the opaque cursor, the page size and status filter).
 //! - [`delete`]: removing a job and what it left, cancelling what still runs; and the worker's
@@ -15,6 +17,7 @@
 //! - [`eta`]: how long a job in progress still has, from recent jobs of its model.
 //! - [`settings`]: how jobs are created and shown.
 
+pub mod check;
 pub mod create;
 pub mod delete;
 pub mod eta;
@@ -39,6 +42,15 @@ pub const MSG_TOO_BIG: &str = "生成的表情包超过 500 KB，请换个简单
 /// DashScope left a create unanswered and its task list cannot tell whether the task was made:
 /// rather than risk paying twice, the job ends (and is not counted against the day).
 pub const MSG_UNSURE: &str = "生成服务没有确认任务是否创建成功，本次不计入今日次数，请重试";
+/// WeChat's image check found the photo risky: the job ends, its photo removed, no task made.
+pub const MSG_IMAGE_REFUSED: &str = "图片未通过内容安全检测，请换一张图片重试";
+/// A create whose text WeChat's check found risky (400; the word is not named).
+pub const MSG_TEXT_REFUSED: &str = "内容未通过安全检测，请修改后重试";
+/// WeChat's content check cannot be made now (503): nothing was stored or counted.
+pub const MSG_CHECK_UNAVAILABLE: &str = "内容安全检测暂时不可用，请稍后重试";
+/// With `EMO_CONTENT_CHECK=wechat`, an account without a WeChat openid cannot create (403).
+pub const MSG_NEEDS_WECHAT: &str =
+    "请先使用微信登录（或在注册、登录时传入 wx_code 绑定微信）后再创建表情包";
 
 /// What the job asks DashScope for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +134,9 @@ impl JobStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
+    /// An image-to-video job whose photo WeChat is checking (`media_check_async`): nothing goes
+    /// to DashScope before the verdict. Then Queued, or FAILED for a risky photo.
+    Checking,
     /// Created and queued; nothing sent to DashScope yet.
     Queued,
     /// A character job holding its DashScope slot while Qwen describes the character; then
@@ -180,6 +195,47 @@ pub struct Job {
     #[serde(default)]
     pub thumb_key: Option<String>,
     pub error_message: Option<String>,
+    /// The creator's WeChat openid, copied at create so the worker needs no users table: the
+    /// image check and the ready message are made for it.
+    #[serde(default)]
+    pub openid: Option<String>,
+    /// The photo's content check, for a job created in [`Stage::Checking`].
+    #[serde(default)]
+    pub check: Option<ImageCheck>,
+    /// WeChat's check accepted every text of the request (at its create).
+    #[serde(default)]
+    pub texts_checked: bool,
+    /// The ready message was claimed (by the write that set this) and sent, or tried once.
+    #[serde(default)]
+    pub ready_sent: bool,
+}
+
+/// A job's photo check at WeChat: every `media_check_async` sent and what the push said.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageCheck {
+    /// The trace ids of the checks sent, oldest first (a push for any of them is the verdict).
+    pub trace_ids: Vec<String>,
+    /// When the last check was sent (0: none yet).
+    pub sent_at: u64,
+    /// When the worker looks at the job again if no push has come: the retry of a lost push,
+    /// or, once no check is left to send, the job's deadline (0: no check outstanding).
+    pub due_at: u64,
+    /// What the push said; `None` while waiting.
+    pub outcome: Option<CheckOutcome>,
+}
+
+/// A `wxa_media_check` push's outcome, as kept on the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum CheckOutcome {
+    Pass,
+    /// WeChat is unsure: passed (DashScope's own moderation still checks the photo).
+    Review,
+    Risky,
+    /// WeChat could not check the photo (the push's `errcode`): the check is made again.
+    Unchecked {
+        errcode: i64,
+    },
 }
 
 /// What a queue message asks the worker to do with a job.
@@ -229,7 +285,14 @@ mod tests {
             size: crate::domain::VideoSize::parse(None).unwrap(),
         };
         let mut old = serde_json::to_value(Job::new(JobId::new(), 1, request, 5, 60)).unwrap();
-        for field in ["seed", "thumb_key", "created_micros"] {
+        for field in [
+            "seed",
+            "thumb_key",
+            "created_micros",
+            "openid",
+            "check",
+            "ready_sent",
+        ] {
             old.as_object_mut().unwrap().remove(field);
         }
         let job: Job = serde_json::from_value(old).unwrap();
@@ -238,5 +301,6 @@ mod tests {
             (None, None, 0)
         );
         assert_eq!(job.request.type_name(), "text_to_video");
+        assert_eq!((job.openid, job.check, job.ready_sent), (None, None, false));
     }
 }

@@ -8,12 +8,16 @@
 //! - A character job that SUCCEEDED hands its Qwen description on, so the new one shows the same
 //!   character, only moving differently, and Qwen is not paid again; after a failure the
 //!   character is described afresh.
+//! - WeChat's checks are not made again for what they accepted: the texts are the original's,
+//!   unchanged, and were checked at its create (when the check was on then); its photo passed
+//!   (its check says so; a risky photo was removed, so such a job is refused as above). A job
+//!   made while the check was off is checked now like a new one.
 
 use crate::AppState;
 use crate::store::{User, input_key};
 
 use super::create::{CreateError, Input, Origin, create_with, random_seed};
-use super::{Job, JobId, JobRequest, JobStatus};
+use super::{CheckOutcome, Job, JobId, JobRequest, JobStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegenerateError {
@@ -52,9 +56,15 @@ pub async fn regenerate(
         (JobRequest::Character { .. }, JobStatus::Succeeded) => original.described_prompt.clone(),
         _ => None,
     };
+    let photo_checked = original
+        .check
+        .as_ref()
+        .is_some_and(|c| matches!(c.outcome, Some(CheckOutcome::Pass | CheckOutcome::Review)));
     let origin = Origin {
         seed: Some(random_seed(original.seed)),
         described_prompt,
+        texts_checked: original.texts_checked,
+        photo_checked,
     };
     match create_with(state, user, id, request, input, origin).await {
         Ok(job) => {

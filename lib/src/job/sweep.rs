@@ -63,6 +63,11 @@ fn lost_message(job: &Job, now: u64, quiet: u64) -> Option<JobMessage> {
     let unwritten = job.updated_at + quiet <= now;
     let id = job.id.clone();
     match job.stage {
+        // Awaiting WeChat's push: looked at once it is due (the delayed Start that re-sends the
+        // check was lost), or when its last write is old (the check was never sent).
+        Stage::Checking if job.sweep_after().is_some_and(|t| t + quiet <= now) => {
+            Some(JobMessage::Start { job_id: id })
+        }
         // A character job whose describing worker stopped is described again.
         Stage::Queued | Stage::Describing if unwritten => Some(JobMessage::Start { job_id: id }),
         // A step under a lease is looked after until the lease ends.
@@ -140,6 +145,22 @@ mod tests {
                 Some(JobMessage::Start { .. })
             ));
         }
+    }
+
+    #[test]
+    fn a_job_awaiting_its_push_is_started_again_only_once_its_check_is_due() {
+        let sent = job().checking(2_400).check_sent("t".into(), 1_000, 1_600);
+        assert_eq!(lost_message(&sent, 1_100, 30), None);
+        assert_eq!(lost_message(&sent, 1_629, 30), None);
+        assert!(matches!(
+            lost_message(&sent, 1_630, 30),
+            Some(JobMessage::Start { .. })
+        ));
+        let unsent = job().checking(2_400);
+        assert!(matches!(
+            lost_message(&unsent, 1_030, 30),
+            Some(JobMessage::Start { .. })
+        ));
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! each is tested here on its own. This is the only file that assigns `status` or `stage`.
 //!
 //! ```text
+//! new ──checking──> Checking ──check_sent(trace)──> Checking ──check_answered(verdict)──> Checking
+//!   ──check_passed──> Queued    (pass or review: the job's deadline starts again from here)
+//!   ──check_retry──> Checking   (the push said WeChat could not check: another check is sent)
+//!   ──failed──> Done (FAILED)   (risky; or the check's deadline passed)
 //! new ──> Queued ──claim_submit──> Submitting ──submitted(task)──> Generating ──claim_transcode──>
 //!   Transcoding ──succeeded(gif)──> Done (SUCCEEDED)
 //! Queued ──describing──> Describing ──with_description──> Queued   (a character job, Qwen asked)
@@ -17,7 +21,7 @@
 //! A transition returns the next job and leaves `rev` and `updated_at` alone: writing it is
 //! [`super::lifecycle::save`]'s job, which bumps `rev` so that only one writer of a revision wins.
 
-use super::{Job, JobId, JobRequest, JobStatus, Stage};
+use super::{CheckOutcome, ImageCheck, Job, JobId, JobRequest, JobStatus, Stage};
 
 /// The GIF a finished job points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +61,100 @@ impl Job {
             gif_height: None,
             thumb_key: None,
             error_message: None,
+            openid: None,
+            check: None,
+            texts_checked: false,
+            ready_sent: false,
+        }
+    }
+
+    /// An image-to-video job whose photo WeChat checks before anything else: it waits in
+    /// Checking, and its deadline is the check's own, `check_deadline_secs` after its creation.
+    pub fn checking(&self, check_deadline_secs: u64) -> Job {
+        let mut next = self.clone();
+        next.stage = Stage::Checking;
+        next.check = Some(ImageCheck::default());
+        next.deadline_at = next.created_at + check_deadline_secs;
+        next
+    }
+
+    /// A `media_check_async` was sent at `now` and answered `trace_id`: the push is awaited until
+    /// `due_at`, when the worker looks again.
+    pub fn check_sent(&self, trace_id: String, now: u64, due_at: u64) -> Job {
+        let mut next = self.clone();
+        let check = next.check.get_or_insert_with(ImageCheck::default);
+        check.trace_ids.push(trace_id);
+        check.sent_at = now;
+        check.due_at = due_at;
+        check.outcome = None;
+        next
+    }
+
+    /// No push came and no check is left to send: the job waits for a late push until
+    /// `until` (its deadline).
+    pub fn check_waits(&self, until: u64) -> Job {
+        let mut next = self.clone();
+        if let Some(check) = &mut next.check {
+            check.due_at = until;
+        }
+        next
+    }
+
+    /// The push for one of the job's checks said `outcome`; the worker acts on it. Only the first
+    /// verdict of a job in Checking counts: a later or duplicated push changes nothing.
+    pub fn check_answered(&self, outcome: CheckOutcome) -> Job {
+        let mut next = self.clone();
+        if next.stage == Stage::Checking
+            && let Some(check) = &mut next.check
+            && check.outcome.is_none()
+        {
+            check.outcome = Some(outcome);
+            check.due_at = 0;
+        }
+        next
+    }
+
+    /// WeChat could not check the photo: the outcome is dropped so that another check is sent.
+    pub fn check_retry(&self) -> Job {
+        let mut next = self.clone();
+        if let Some(check) = &mut next.check {
+            check.outcome = None;
+            check.due_at = 0;
+        }
+        next
+    }
+
+    /// The photo passed (or is only to be reviewed): the job is queued for its task, with the
+    /// whole job deadline (`deadline_secs`) from `now`, so the time spent checking costs the
+    /// generation nothing.
+    pub fn check_passed(&self, now: u64, deadline_secs: u64) -> Job {
+        let mut next = self.clone();
+        next.stage = Stage::Queued;
+        next.deadline_at = now + deadline_secs;
+        if let Some(check) = &mut next.check {
+            check.due_at = 0;
+        }
+        next
+    }
+
+    /// The job's ready message is claimed: whoever writes this sends it, once.
+    pub fn ready_claimed(&self) -> Job {
+        let mut next = self.clone();
+        next.ready_sent = true;
+        next
+    }
+
+    /// From when the sweep should look at the job for a lost message (`None` once it ended): its
+    /// last write, or, for a job awaiting a push, the time it is due to be looked at again.
+    pub fn sweep_after(&self) -> Option<u64> {
+        if self.status.is_terminal() {
+            return None;
+        }
+        match &self.check {
+            Some(c) if self.stage == Stage::Checking && c.outcome.is_none() && c.due_at > 0 => {
+                Some(c.due_at)
+            }
+            _ => Some(self.updated_at),
         }
     }
 
@@ -219,6 +317,66 @@ mod tests {
     }
 
     #[test]
+    fn a_checked_photo_waits_for_its_push_then_is_queued_with_a_fresh_deadline() {
+        let job = queued().checking(2_400);
+        assert_eq!(
+            (job.status, job.stage, job.deadline_at),
+            (JobStatus::Pending, Stage::Checking, 3_400)
+        );
+        assert_eq!(
+            job.sweep_after(),
+            Some(1_000),
+            "not sent yet: its last write"
+        );
+        let sent = job.check_sent("t-1".into(), 1_010, 1_610);
+        assert_eq!(sent.sweep_after(), Some(1_610), "sent: looked at when due");
+        let answered = sent.check_answered(CheckOutcome::Pass);
+        assert_eq!(
+            answered.check.as_ref().unwrap().outcome,
+            Some(CheckOutcome::Pass)
+        );
+        assert_eq!(answered.sweep_after(), Some(answered.updated_at));
+        // A second push changes nothing.
+        let again = answered.check_answered(CheckOutcome::Risky);
+        assert_eq!(again.check, answered.check);
+        let passed = again.check_passed(1_500, 1_800);
+        assert_eq!(
+            (passed.status, passed.stage, passed.deadline_at),
+            (JobStatus::Pending, Stage::Queued, 3_300)
+        );
+        // A push arriving once the job moved on is not recorded either.
+        assert_eq!(
+            passed.check_answered(CheckOutcome::Risky).check,
+            passed.check
+        );
+    }
+
+    #[test]
+    fn a_check_wechat_could_not_make_is_sent_again_and_a_last_one_waits_for_the_deadline() {
+        let job = queued()
+            .checking(2_400)
+            .check_sent("t-1".into(), 1_010, 1_610)
+            .check_answered(CheckOutcome::Unchecked { errcode: 43104 })
+            .check_retry();
+        let check = job.check.clone().unwrap();
+        assert_eq!((check.outcome, check.due_at), (None, 0));
+        let resent = job
+            .check_sent("t-2".into(), 1_020, 1_620)
+            .check_waits(3_400);
+        let check = resent.check.clone().unwrap();
+        assert_eq!(check.trace_ids, ["t-1", "t-2"]);
+        assert_eq!(resent.sweep_after(), Some(3_400));
+        assert_eq!(resent.failed("x").sweep_after(), None);
+    }
+
+    #[test]
+    fn the_ready_message_is_claimed_once() {
+        let job = queued().failed("x");
+        assert!(!job.ready_sent);
+        assert!(job.ready_claimed().ready_sent);
+    }
+
+    #[test]
     fn a_submit_claims_a_lease_and_counts_the_attempt() {
         let claimed = queued().claim_submit(1_010, 180);
         assert_eq!(claimed.stage, Stage::Submitting);
@@ -336,6 +494,7 @@ mod tests {
     fn a_failure_ends_the_job_with_its_message_from_any_stage() {
         for job in [
             queued(),
+            queued().checking(2_400),
             queued().describing(),
             queued().claim_submit(1_010, 180),
             queued().submitted("t".into(), None),

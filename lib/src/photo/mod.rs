@@ -197,6 +197,25 @@ fn invalid(message: &str) -> Invalid {
     Invalid(message.to_owned())
 }
 
+/// The photo as WeChat's image check (`media_check_async`) takes it: JPEG, PNG, BMP or GIF, at
+/// most 10 MB. `None` when `bytes` (an input image stored by a create) are one of those already;
+/// a WebP is re-encoded as a JPEG (quality 90; an input is at most 2000 px a side, so a few MB).
+///
+/// Fails when the bytes do not decode (a stored input always did).
+pub fn for_media_check(bytes: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    if ImageFormat::sniff(bytes) != Some(ImageFormat::Webp) {
+        return Ok(None);
+    }
+    let image = ::image::load_from_memory_with_format(bytes, ::image::ImageFormat::WebP)
+        .map_err(|e| format!("decoding the WebP: {e}"))?
+        .to_rgb8();
+    let mut out = Vec::new();
+    ::image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode_image(&image)
+        .map_err(|e| format!("encoding the JPEG: {e}"))?;
+    Ok(Some(out))
+}
+
 #[cfg(test)]
 mod tests {
     use ::image::{DynamicImage, ImageFormat as Codec, Rgba, RgbaImage};
@@ -205,6 +224,24 @@ mod tests {
 
     use super::limits::MIB;
     use super::test_images::{encode, png_chunk, refusal, rgb, rgba, uri};
+
+    #[test]
+    fn wechat_gets_a_jpeg_for_a_webp_and_the_original_otherwise() {
+        let webp = encode(&rgb(640, 480), Codec::WebP);
+        let jpeg = super::for_media_check(&webp)
+            .unwrap()
+            .expect("a WebP is converted");
+        assert_eq!(
+            super::ImageFormat::sniff(&jpeg),
+            Some(super::ImageFormat::Jpeg)
+        );
+        let decoded = super::test_images::decode(&jpeg);
+        assert_eq!((decoded.width(), decoded.height()), (640, 480));
+        for codec in [Codec::Png, Codec::Jpeg, Codec::Bmp] {
+            let bytes = encode(&rgb(400, 400), codec);
+            assert_eq!(super::for_media_check(&bytes), Ok(None), "{codec:?}");
+        }
+    }
     use super::*;
 
     #[test]

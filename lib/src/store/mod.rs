@@ -536,10 +536,19 @@ pub trait JobStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Job>, StoreError>;
 
-    /// Jobs still in progress that nothing has written since `before` (their `updated_at` is
-    /// earlier), oldest first, at most `limit`: what the sweep looks at for a lost message. An
+    /// Jobs still in progress that nothing has written since `before` (their
+    /// [`Job::sweep_after`] is earlier: the last write, or when a job awaiting WeChat's push is
+    /// due to be looked at), oldest first, at most `limit`: what the sweep looks at for a lost message. An
     /// index of in-progress jobs only, never a scan of the table.
     async fn list_unattended(&self, before: u64, limit: usize) -> Result<Vec<Job>, StoreError>;
+
+    /// Records that WeChat's media check `trace_id` was sent for job `job`, so that its push
+    /// finds the job; kept at least until `until` (Unix seconds). Recording it twice is harmless.
+    async fn link_trace(&self, trace_id: &str, job: &JobId, until: u64) -> Result<(), StoreError>;
+
+    /// The job a media check's `trace_id` was recorded for (strongly consistent: the push may
+    /// come within a second of the check).
+    async fn find_by_trace(&self, trace_id: &str) -> Result<Option<JobId>, StoreError>;
 }
 
 /// The account's DashScope task concurrency, as `max` slots per model family: a job holds one

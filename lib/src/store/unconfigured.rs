@@ -146,6 +146,12 @@ impl JobStore for Unconfigured {
     async fn list_unattended(&self, _: u64, _: usize) -> Result<Vec<Job>, StoreError> {
         self.err()
     }
+    async fn link_trace(&self, _: &str, _: &JobId, _: u64) -> Result<(), StoreError> {
+        self.err()
+    }
+    async fn find_by_trace(&self, _: &str) -> Result<Option<JobId>, StoreError> {
+        self.err()
+    }
 }
 
 #[async_trait]

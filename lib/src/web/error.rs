@@ -48,6 +48,8 @@ pub enum ApiError {
     Form(FormError),
     /// 401 with this message.
     Unauthorized(&'static str),
+    /// 403 with this message: this account may not do this (yet).
+    Forbidden(String),
     /// 404 with this message: no such thing for this user (another user's answers the same).
     NotFound(String),
     /// 409 with this message: the thing is not in a state that allows this yet.
@@ -81,6 +83,7 @@ impl ApiError {
                 envelope.error(StatusCode::BAD_REQUEST, &message)
             }
             ApiError::Unauthorized(m) => envelope.error(StatusCode::UNAUTHORIZED, m),
+            ApiError::Forbidden(m) => envelope.error(StatusCode::FORBIDDEN, &m),
             ApiError::NotFound(m) => envelope.error(StatusCode::NOT_FOUND, &m),
             ApiError::Conflict(m) => envelope.error(StatusCode::CONFLICT, &m),
             ApiError::Gone(m) => envelope.error(StatusCode::GONE, &m),

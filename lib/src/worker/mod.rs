@@ -3,6 +3,8 @@
 //! [`steps`]).
 //!
 //! ```text
+//! Start:  Checking ── media_check_async, then WeChat's push ──> Queued, or FAILED (risky photo)
+//!         (see [`check`])
 //! Start:  Queued ──slot──[Qwen describes a character]──create lock──claim (lease)──> Submitting
 //!             ── DashScope create ──> Generating (task_id, RUNNING) + Poll 1 (delayed)
 //!             ── no clear answer ──> Submitting until the window closes, then the task list:
@@ -24,6 +26,7 @@
 //! [`reschedule`]; lost messages are found again by the sweep ([`crate::job::sweep`]).
 
 mod cancel;
+mod check;
 pub mod settings;
 mod steps;
 

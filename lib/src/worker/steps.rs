@@ -61,7 +61,7 @@ pub struct StepTime {
 }
 
 /// A call cut at its step's end.
-struct Cut;
+pub(super) struct Cut;
 
 impl StepTime {
     /// The end of a step that holds a lease until `lease_until` (Unix seconds, as the clock
@@ -73,7 +73,7 @@ impl StepTime {
 }
 
 /// Runs `call` until `end` less [`STEP_MARGIN`].
-async fn bounded<T>(end: Instant, call: impl Future<Output = T>) -> Result<T, Cut> {
+pub(super) async fn bounded<T>(end: Instant, call: impl Future<Output = T>) -> Result<T, Cut> {
     let end = end.checked_sub(STEP_MARGIN).unwrap_or_else(Instant::now);
     tokio::time::timeout_at(end, call).await.map_err(|_| Cut)
 }
@@ -109,8 +109,17 @@ pub(super) async fn start(
     let again = JobMessage::Start {
         job_id: job.id.clone(),
     };
+    let job = match job.stage {
+        // The photo's check at WeChat comes first; it hands back the job once it is queued.
+        Stage::Checking => match super::check::media_check(state, worker, job, time).await? {
+            Some(job) => job,
+            None => return Ok(()),
+        },
+        _ => job,
+    };
     match job.stage {
         Stage::Queued | Stage::Describing => {}
+        Stage::Checking => return Ok(()),
         // The window of the submit in hand closes at `lease_until`: wait it out.
         Stage::Submitting if job.lease_until >= now => {
             return look_again_after_lease(state, &job, &again, now).await;
@@ -518,7 +527,9 @@ pub(super) async fn poll(
             };
             return transcode(state, worker, claimed, None, time).await;
         }
-        Stage::Queued | Stage::Describing | Stage::Submitting | Stage::Done => return Ok(()),
+        Stage::Checking | Stage::Queued | Stage::Describing | Stage::Submitting | Stage::Done => {
+            return Ok(());
+        }
     }
     let task_id = job.task_id.clone().unwrap_or_default();
     let task = match bounded(time.deadline, worker.dashscope.query_task(&task_id)).await {
@@ -670,6 +681,7 @@ async fn transcode(
         "job SUCCEEDED"
     );
     crate::job::eta::record(state, &done).await;
+    crate::job::check::notify_ready(state, &done).await;
     Ok(())
 }
 

@@ -23,3 +23,4 @@ mod user_store;
 mod users_api;
 mod users_bounds;
 mod wechat;
+mod wechat_check;

@@ -7,15 +7,23 @@
 //!   job reads back its whole seconds (the fraction is its `created_micros`). Items written before
 //!   have whole seconds, which sort before every fraction of their second: no migration;
 //! - `by_unattended` on `in_progress` (S, always `"1"`) and `unattended_since` (N, the job's
-//!   `updated_at`): sparse, since both attributes are written only while the job is in progress,
+//!   [`Job::sweep_after`]: its `updated_at`, or when a job awaiting WeChat's push is due): sparse, since both attributes are written only while the job is in progress,
 //!   so it holds just the jobs the sweep may have to look at, oldest write first.
 //!
 //! The same table holds the DashScope task slots (`SLOT#<model>#<n>`: `holder`, `user_id`, `until`),
 //! one marker per user holding a slot (`SLOTUSER#<model>#<user id>`: `holder`, `until`), and the
 //! per-model create locks (`CREATE#<model>`: `holder`, `free_at`), and each model's recent job
 //! durations (`DURATIONS#<model>`: a counter `n` and a map `d` of the last
-//! [`RECENT_DURATIONS`] in seconds, slot `n % RECENT_DURATIONS` written last); none of them has
-//! the indexes' attributes.
+//! [`RECENT_DURATIONS`] in seconds, slot `n % RECENT_DURATIONS` written last), and one marker per
+//! WeChat media check sent (`TRACE#<trace_id>`: `job_id`, removed by TTL a day after the check's
+//! window); none of them has the indexes' attributes.
+//!
+//! The push of a media check finds its job by the marker, not by an index on the job: a GSI is
+//! only eventually consistent, and WeChat may push within a second of the check, while the
+//! marker is read with a strongly consistent GetItem. It is written before the job records the
+//! trace, so a push never finds a job that has no marker yet; one marker per check sent keeps
+//! every trace of a job (a re-sent check's, and the late push of the first) pointing at it; and
+//! the table needs no third index.
 
 use std::collections::HashMap;
 
@@ -139,11 +147,11 @@ impl DynamoJobStore {
             "expires_at".into(),
             AttributeValue::N((job.created_at + self.retention_secs).to_string()),
         );
-        if !job.status.is_terminal() {
+        if let Some(since) = job.sweep_after() {
             item.insert("in_progress".into(), AttributeValue::S("1".into()));
             item.insert(
                 "unattended_since".into(),
-                AttributeValue::N(job.updated_at.to_string()),
+                AttributeValue::N(since.to_string()),
             );
         }
         Ok(item)
@@ -385,6 +393,42 @@ impl JobStore for DynamoJobStore {
             .map(from_item)
             .collect()
     }
+
+    async fn link_trace(&self, trace_id: &str, job: &JobId, until: u64) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", trace_key(trace_id))
+            .item("job_id", AttributeValue::S(job.to_string()))
+            .item(
+                "expires_at",
+                AttributeValue::N((until + 86_400).to_string()),
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_err("PutItem (trace marker)", e))?;
+        Ok(())
+    }
+
+    async fn find_by_trace(&self, trace_id: &str) -> Result<Option<JobId>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", trace_key(trace_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_err("GetItem (trace marker)", e))?;
+        Ok(match out.item.as_ref().and_then(|i| i.get("job_id")) {
+            Some(AttributeValue::S(id)) => JobId::parse(id),
+            _ => None,
+        })
+    }
+}
+
+fn trace_key(trace_id: &str) -> AttributeValue {
+    AttributeValue::S(format!("TRACE#{trace_id}"))
 }
 
 fn durations_key(model: ModelKind) -> AttributeValue {

@@ -11,7 +11,8 @@ use crate::store::{
 
 /// [`JobStore`] on the embedded database: the job as JSON, with its id, owner, time (seconds and
 /// microseconds) and revision in columns for the conditional writes and the per-user index; the
-/// recent durations of each model in `job_durations`.
+/// recent durations of each model in `job_durations`; WeChat's media-check trace ids in
+/// `job_traces` (removed with their job).
 #[derive(Clone)]
 pub struct LocalJobStore {
     db: LocalDb,
@@ -23,9 +24,9 @@ impl LocalJobStore {
     }
 }
 
-/// The sweep's index value: the job's last write while it is in progress, none once it ended.
+/// The sweep's index value ([`Job::sweep_after`]): none once the job ended.
 fn unattended_since(job: &Job) -> Option<i64> {
-    (!job.status.is_terminal()).then_some(job.updated_at as i64)
+    job.sweep_after().map(|t| t as i64)
 }
 
 fn decode(data: String) -> anyhow::Result<Job> {
@@ -97,7 +98,13 @@ impl JobStore for LocalJobStore {
     async fn delete(&self, id: &JobId) -> Result<(), StoreError> {
         let id = id.to_string();
         self.db
-            .call(move |conn| Ok(conn.execute("DELETE FROM jobs WHERE id = ?1", [id])?))
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                tx.execute("DELETE FROM job_traces WHERE job_id = ?1", [&id])?;
+                tx.execute("DELETE FROM jobs WHERE id = ?1", [&id])?;
+                tx.commit()?;
+                Ok(())
+            })
             .await?;
         Ok(())
     }
@@ -200,6 +207,37 @@ impl JobStore for LocalJobStore {
             .into_iter()
             .map(decode)
             .collect::<anyhow::Result<_>>()?)
+    }
+
+    async fn link_trace(&self, trace_id: &str, job: &JobId, _until: u64) -> Result<(), StoreError> {
+        let (trace, job) = (trace_id.to_owned(), job.to_string());
+        self.db
+            .call(move |conn| {
+                Ok(conn.execute(
+                    "INSERT INTO job_traces (trace_id, job_id) VALUES (?1, ?2)
+                     ON CONFLICT (trace_id) DO UPDATE SET job_id = ?2",
+                    params![trace, job],
+                )?)
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn find_by_trace(&self, trace_id: &str) -> Result<Option<JobId>, StoreError> {
+        let trace = trace_id.to_owned();
+        let id = self
+            .db
+            .call(move |conn| {
+                Ok(conn
+                    .query_row(
+                        "SELECT job_id FROM job_traces WHERE trace_id = ?1",
+                        [trace],
+                        |r| r.get::<_, String>(0),
+                    )
+                    .optional()?)
+            })
+            .await?;
+        Ok(id.as_deref().and_then(JobId::parse))
     }
 }
 

@@ -64,6 +64,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     data       TEXT    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user_id, created_at);
+CREATE TABLE IF NOT EXISTS job_traces (
+    trace_id TEXT PRIMARY KEY,
+    job_id   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS job_traces_by_job ON job_traces (job_id);
 CREATE TABLE IF NOT EXISTS job_durations (
     n     INTEGER PRIMARY KEY AUTOINCREMENT,
     model TEXT    NOT NULL,
