@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use crate::AppState;
+use crate::domain::Caption;
 use crate::store::{Allowance, StoreError, User, china_day, enqueue};
 
 use super::{Job, JobId, JobMessage, JobRequest};
@@ -53,6 +54,8 @@ pub struct Origin {
     /// A character's description taken over from the job it is regenerated from, so Qwen is
     /// not asked again.
     pub described_prompt: Option<String>,
+    /// The caption to draw on the sticker (validated by the caller).
+    pub caption: Option<Caption>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +110,7 @@ pub async fn create_with(
     job.created_micros = (now_micros % 1_000_000) as u32;
     job.seed = Some(origin.seed.unwrap_or_else(|| random_seed(None)));
     job.described_prompt = origin.described_prompt;
+    job.caption = origin.caption;
     let image_key = match &input {
         Input::None => None,
         Input::Upload(i) => Some(i.key.clone()),

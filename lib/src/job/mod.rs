@@ -28,7 +28,7 @@ pub mod transitions;
 use serde::{Deserialize, Serialize};
 
 pub use crate::domain::JobId;
-use crate::domain::{ModelKind, Resolution, VideoSize};
+use crate::domain::{Caption, ModelKind, Resolution, VideoSize};
 pub use settings::JobSettings;
 
 /// User-readable endings, shown as `error_message`.
@@ -180,6 +180,9 @@ pub struct Job {
     #[serde(default)]
     pub thumb_key: Option<String>,
     pub error_message: Option<String>,
+    /// The caption drawn on every frame of the sticker (kept by a regenerate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<Caption>,
 }
 
 /// What a queue message asks the worker to do with a job.
@@ -222,20 +225,20 @@ mod tests {
     }
 
     #[test]
-    fn a_job_stored_before_seeds_thumbnails_and_microseconds_still_reads() {
+    fn a_job_stored_before_seeds_thumbnails_microseconds_and_captions_still_reads() {
         let request = JobRequest::TextToVideo {
             prompt: "猫".into(),
             negative_prompt: None,
             size: crate::domain::VideoSize::parse(None).unwrap(),
         };
         let mut old = serde_json::to_value(Job::new(JobId::new(), 1, request, 5, 60)).unwrap();
-        for field in ["seed", "thumb_key", "created_micros"] {
+        for field in ["seed", "thumb_key", "created_micros", "caption"] {
             old.as_object_mut().unwrap().remove(field);
         }
         let job: Job = serde_json::from_value(old).unwrap();
         assert_eq!(
-            (job.seed, job.thumb_key, job.created_micros),
-            (None, None, 0)
+            (job.seed, job.thumb_key, job.created_micros, job.caption),
+            (None, None, 0, None)
         );
         assert_eq!(job.request.type_name(), "text_to_video");
     }

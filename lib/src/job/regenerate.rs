@@ -8,6 +8,7 @@
 //! - A character job that SUCCEEDED hands its Qwen description on, so the new one shows the same
 //!   character, only moving differently, and Qwen is not paid again; after a failure the
 //!   character is described afresh.
+//! - The caption, if any, is kept.
 
 use crate::AppState;
 use crate::store::{User, input_key};
@@ -55,6 +56,7 @@ pub async fn regenerate(
     let origin = Origin {
         seed: Some(random_seed(original.seed)),
         described_prompt,
+        caption: original.caption.clone(),
     };
     match create_with(state, user, id, request, input, origin).await {
         Ok(job) => {

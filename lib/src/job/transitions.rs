@@ -57,6 +57,7 @@ impl Job {
             gif_height: None,
             thumb_key: None,
             error_message: None,
+            caption: None,
         }
     }
 
