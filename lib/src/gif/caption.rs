@@ -363,6 +363,7 @@ pub(super) fn test_font() -> &'static CaptionFont {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn caption(text: &str) -> Caption {
         Caption::parse(Some(text), None).unwrap().unwrap()
@@ -445,6 +446,102 @@ mod tests {
         let dark = band.clone().filter(|&i| pixel(i)[0] < 30).count();
         assert!(white > 50 && dark > 50, "white {white}, dark {dark}");
         assert!((0..120 * 120).filter(|i| !band.contains(i)).all(|i| pixel(i) == [128; 3]));
+    }
+
+    /// Mean absolute difference per channel between two frames, over the rows in `rows` and
+    /// over the others.
+    fn differences(a: &image::RgbaImage, b: &image::RgbaImage, rows: &Range<usize>) -> (f64, f64) {
+        let (mut inside, mut outside) = ((0u64, 0u64), (0u64, 0u64));
+        for (y, (ra, rb)) in a.rows().zip(b.rows()).enumerate() {
+            let sum: u64 = ra
+                .zip(rb)
+                .map(|(p, q)| (0..3).map(|c| u64::from(p[c].abs_diff(q[c]))).sum::<u64>())
+                .sum();
+            let n = u64::from(a.width()) * 3;
+            let slot = if rows.contains(&y) { &mut inside } else { &mut outside };
+            slot.0 += sum;
+            slot.1 += n;
+        }
+        (inside.0 as f64 / inside.1 as f64, outside.0 as f64 / outside.1 as f64)
+    }
+
+    /// Tesseract's reading of `png` as one line of Simplified Chinese, or `None` (a skip) where
+    /// tesseract is not installed outside CI; under `CI` its absence fails the test.
+    fn ocr(png: &Path) -> Option<String> {
+        let run = std::process::Command::new("tesseract")
+            .arg(png)
+            .args(["stdout", "-l", "chi_sim", "--psm", "7"])
+            .output();
+        match run {
+            Ok(out) => {
+                assert!(
+                    out.status.success(),
+                    "tesseract failed (is tesseract-ocr-chi-sim installed?): {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                Some(String::from_utf8_lossy(&out.stdout).into_owned())
+            }
+            Err(e) => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI must run the OCR check, but tesseract does not run: {e}"
+                );
+                eprintln!("skipped the OCR check: tesseract does not run ({e}); bash infra/test.sh installs it");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn a_captioned_sticker_differs_only_in_the_captions_band_fits_and_reads_back() {
+        use super::super::test_clips::{clip, convert, convert_captioned};
+        use super::super::{GifSettings, thumbnail::middle_frame};
+
+        let dir = tempfile::tempdir().unwrap();
+        let mp4 = clip(dir.path(), "testsrc2", "624x624");
+        let settings = GifSettings::default();
+        let font = test_font();
+        let c = caption("我太难了");
+        let plain = convert(&mp4, &settings);
+        let captioned =
+            convert_captioned(&mp4, &settings, Some(Captioning { caption: &c, font }));
+        assert!(captioned.gif.len() <= settings.max_bytes);
+        assert_eq!(
+            (captioned.width, captioned.height, captioned.fps, captioned.frames),
+            (plain.width, plain.height, plain.fps, plain.frames)
+        );
+
+        let band = Overlay::new(Captioning { caption: &c, font }, 240, 240).rows;
+        let (a, b) = (
+            middle_frame(&plain.gif).unwrap(),
+            middle_frame(&captioned.gif).unwrap(),
+        );
+        let (inside, outside) = differences(&a, &b, &band);
+        eprintln!("band {band:?}: mean difference {inside:.1} inside, {outside:.2} outside");
+        assert!(inside > 30.0, "the band barely changed: {inside:.1}");
+        assert!(outside < 3.0, "the rest changed: {outside:.2}");
+
+        // OCR: the band of the GIF's frame, binarised as OCR input is (the white fill black on
+        // white, everything else white), with a margin, enlarged 3x: tesseract reads small text
+        // on busy colours badly.
+        let (bw, bh) = (b.width(), band.len() as u32);
+        let page = image::GrayImage::from_fn(bw + 16, bh + 16, |x, y| {
+            let inside = (8..bw + 8).contains(&x) && (8..bh + 8).contains(&y);
+            let p = inside.then(|| b.get_pixel(x - 8, y - 8 + band.start as u32));
+            image::Luma([if p.is_some_and(|p| p.0[..3].iter().all(|&v| v > 200)) { 0 } else { 255 }])
+        });
+        let big = image::imageops::resize(
+            &page,
+            page.width() * 3,
+            page.height() * 3,
+            image::imageops::FilterType::CatmullRom,
+        );
+        let png = dir.path().join("band.png");
+        big.save(&png).unwrap();
+        if let Some(read) = ocr(&png) {
+            let read: String = read.chars().filter(|c| !c.is_whitespace()).collect();
+            assert_eq!(read, "我太难了", "tesseract read {read:?}");
+        }
     }
 
     #[test]
