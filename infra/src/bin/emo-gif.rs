@@ -23,6 +23,7 @@ const USAGE: &str = "\
 usage: emo-gif IN.mp4 OUT.gif [--max-side N] [--fps N] [--max-bytes N] [--quality N]
                               [--min-quality N] [--min-fps N] [--ffmpeg PATH]
                               [--caption TEXT] [--caption-position top|bottom] [--font PATH]
+                              [--reference-out FRAMES.rgb]
        emo-gif --caption-charset
 
 Converts IN.mp4 into the sticker the transcoder would make. Defaults come from EMO_GIF_MAX_SIDE,
@@ -30,7 +31,9 @@ EMO_GIF_FPS, EMO_GIF_MAX_BYTES, EMO_GIF_QUALITY, EMO_GIF_MIN_QUALITY, EMO_GIF_MI
 EMO_FFMPEG, as in the transcoder (240, 10, 512000, 90, 30, 5, ffmpeg on PATH). --caption draws
 TEXT on every frame as the transcoder draws a job's caption, in the font of EMO_CAPTION_FONT or
 --font (default /opt/share/emo/caption.otf). --caption-charset prints every character a caption
-may hold (the caption font's subset) and exits.";
+may hold (the caption font's subset) and exits. --reference-out writes, after the measured
+conversion, the frames the encoder was given (decoded, scaled, captioned) as raw RGB24: the
+reference the benchmark's DSSIM compares the GIF with.";
 
 struct Args {
     input: PathBuf,
@@ -39,6 +42,7 @@ struct Args {
     ffmpeg: PathBuf,
     caption: Option<Caption>,
     font: PathBuf,
+    reference_out: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -50,7 +54,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if args.iter().any(|a| a == "--caption-charset") {
-        println!("{}", emo::domain::caption::charset().iter().collect::<String>());
+        println!(
+            "{}",
+            emo::domain::caption::charset().iter().collect::<String>()
+        );
         return ExitCode::SUCCESS;
     }
     let args = match parse(&args) {
@@ -65,7 +72,9 @@ fn main() -> ExitCode {
         Some(_) => match CaptionFont::load(&args.font) {
             Ok(font) => Some(font),
             Err(e) => {
-                eprintln!("emo-gif: {e} (set EMO_CAPTION_FONT or --font; bash infra/ensure-font.sh makes it)");
+                eprintln!(
+                    "emo-gif: {e} (set EMO_CAPTION_FONT or --font; bash infra/ensure-font.sh makes it)"
+                );
                 return ExitCode::FAILURE;
             }
         },
@@ -106,6 +115,16 @@ fn main() -> ExitCode {
     println!("cpu_s: {:.3}", used.cpu_s);
     println!("peak_rss_mb: {:.1}", used.self_peak_mb);
     println!("ffmpeg_peak_rss_mb: {:.1}", used.children_peak_mb);
+    if let Some(path) = &args.reference_out {
+        let written =
+            emo::gif::reference_frames(&args.ffmpeg, &args.input, &args.settings, captioning)
+                .map_err(|e| e.to_string())
+                .and_then(|(_, _, rgb)| std::fs::write(path, rgb).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!("emo-gif: the reference frames to {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
     ExitCode::SUCCESS
 }
 
@@ -115,7 +134,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             .map(|g| (g, ffmpeg_path(env), caption_font_path(env)))
             .map_err(|e| e.to_string())
     })?;
-    let (mut caption, mut position) = (None, None);
+    let (mut caption, mut position, mut reference_out) = (None, None, None);
     let mut paths = Vec::new();
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -143,6 +162,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "caption" => caption = Some(value),
             "caption-position" => position = Some(value),
             "font" => font = PathBuf::from(value),
+            "reference-out" => reference_out = Some(PathBuf::from(value)),
             _ => return Err(format!("unknown option --{name}")),
         }
     }
@@ -157,6 +177,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             ffmpeg,
             caption,
             font,
+            reference_out,
         }),
         Err(paths) => Err(format!(
             "expected IN.mp4 and OUT.gif, got {} path(s)",

@@ -230,9 +230,15 @@ mod tests {
         assert!(e.contains("😀") && e.contains("👍🏽"), "{e}");
         // 𠀀 (CJK extension B) and 鎔 (traditional, outside GB2312) have no glyph in the font.
         let e = parse("𠀀鎔好").unwrap_err().0;
-        assert!(e.contains('𠀀') && e.contains('鎔') && !e.contains('好'), "{e}");
+        assert!(
+            e.contains('𠀀') && e.contains('鎔') && !e.contains('好'),
+            "{e}"
+        );
         let e = Caption::parse(Some("好"), Some("middle")).unwrap_err().0;
-        assert!(e.contains("caption_position") && e.contains("middle"), "{e}");
+        assert!(
+            e.contains("caption_position") && e.contains("middle"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -246,7 +252,9 @@ mod tests {
         assert_eq!(hanzi, 6763);
         assert!(set.len() > 95 + 6763 + 150, "{}", set.len());
         assert!(set.iter().all(|&c| char_allowed(c)));
-        for c in ['，', '。', '！', '？', '、', '…', '—', '“', '”', '《', '【', '～', '￥', '·'] {
+        for c in [
+            '，', '。', '！', '？', '、', '…', '—', '“', '”', '《', '【', '～', '￥', '·',
+        ] {
             assert!(set.binary_search(&c).is_ok(), "{c} missing");
         }
         for c in ['\n', '\u{7F}', '😀', '鎔', 'é'] {

@@ -147,7 +147,11 @@ pub(super) fn layout(font: &CaptionFont, text: &str, width: u32, height: u32) ->
 
 /// `text` in two lines of the most even widths, the break weighed by what is broken.
 fn balanced_break(font: &CaptionFont, text: &str) -> Option<(String, String)> {
-    let bounds: Vec<usize> = text.grapheme_indices(true).map(|(i, _)| i).skip(1).collect();
+    let bounds: Vec<usize> = text
+        .grapheme_indices(true)
+        .map(|(i, _)| i)
+        .skip(1)
+        .collect();
     let mut best: Option<(f32, usize)> = None;
     for &at in &bounds {
         let (left, right) = (text[..at].trim_end(), text[at..].trim_start());
@@ -257,7 +261,8 @@ impl Overlay {
             CaptionPosition::Top => margin as i64,
             CaptionPosition::Bottom => h as i64 - margin as i64 - ink.len() as i64,
         };
-        let rows = first_row.max(0) as usize..((first_row + ink.len() as i64).max(0) as usize).min(h);
+        let rows =
+            first_row.max(0) as usize..((first_row + ink.len() as i64).max(0) as usize).min(h);
         let mut pixels = Vec::with_capacity(w * rows.len());
         #[cfg(test)]
         let mut fill_bytes = Vec::with_capacity(w * rows.len());
@@ -299,8 +304,8 @@ impl Overlay {
                 continue;
             }
             for ch in 0..3 {
-                px[ch] = (u32::from(over[ch]) + (u32::from(px[ch]) * keep + 127) / 255).min(255)
-                    as u8;
+                px[ch] =
+                    (u32::from(over[ch]) + (u32::from(px[ch]) * keep + 127) / 255).min(255) as u8;
             }
         }
     }
@@ -393,7 +398,10 @@ mod tests {
         let long = layout(font, "努力搬砖的一天，加油打工人！", 240, 240);
         assert_eq!(long.lines.len(), 2, "{long:?}");
         assert_eq!(long.lines.concat(), "努力搬砖的一天，加油打工人！");
-        assert!(long.lines[0].ends_with('，'), "broken after the comma: {long:?}");
+        assert!(
+            long.lines[0].ends_with('，'),
+            "broken after the comma: {long:?}"
+        );
         assert!(long.size >= 16.0 && long.outline >= 2, "{long:?}");
 
         let c = caption("努力搬砖的一天，加油打工人！");
@@ -408,7 +416,8 @@ mod tests {
     #[test]
     fn the_caption_stays_inside_the_frame_at_the_edge_it_was_asked_for() {
         let font = test_font();
-        for text in ["我太难了", "OK", "二十个字二十个字二十个字二十个字二十个字"] {
+        for text in ["我太难了", "OK", "二十个字二十个字二十个字二十个字二十个字"]
+        {
             for (w, h) in [(240, 240), (240, 138), (138, 240)] {
                 for position in [CaptionPosition::Bottom, CaptionPosition::Top] {
                     let c = Caption {
@@ -418,7 +427,11 @@ mod tests {
                     let overlay = Overlay::new(Captioning { caption: &c, font }, w, h);
                     let h = h as usize;
                     assert!(overlay.rows.end <= h && !overlay.rows.is_empty());
-                    assert!(overlay.rows.len() < h / 2, "{text} {w}x{h}: {:?}", overlay.rows);
+                    assert!(
+                        overlay.rows.len() < h / 2,
+                        "{text} {w}x{h}: {:?}",
+                        overlay.rows
+                    );
                     match position {
                         CaptionPosition::Bottom => assert!(overlay.rows.start > h / 2),
                         CaptionPosition::Top => assert!(overlay.rows.end < h / 2),
@@ -442,10 +455,17 @@ mod tests {
         overlay.apply(&mut frame);
         let pixel = |i: usize| &frame[i * 4..i * 4 + 3];
         let band = overlay.rows.start * 120..overlay.rows.end * 120;
-        let white = band.clone().filter(|&i| pixel(i) == [255, 255, 255]).count();
+        let white = band
+            .clone()
+            .filter(|&i| pixel(i) == [255, 255, 255])
+            .count();
         let dark = band.clone().filter(|&i| pixel(i)[0] < 30).count();
         assert!(white > 50 && dark > 50, "white {white}, dark {dark}");
-        assert!((0..120 * 120).filter(|i| !band.contains(i)).all(|i| pixel(i) == [128; 3]));
+        assert!(
+            (0..120 * 120)
+                .filter(|i| !band.contains(i))
+                .all(|i| pixel(i) == [128; 3])
+        );
     }
 
     /// Mean absolute difference per channel between two frames, over the rows in `rows` and
@@ -458,11 +478,18 @@ mod tests {
                 .map(|(p, q)| (0..3).map(|c| u64::from(p[c].abs_diff(q[c]))).sum::<u64>())
                 .sum();
             let n = u64::from(a.width()) * 3;
-            let slot = if rows.contains(&y) { &mut inside } else { &mut outside };
+            let slot = if rows.contains(&y) {
+                &mut inside
+            } else {
+                &mut outside
+            };
             slot.0 += sum;
             slot.1 += n;
         }
-        (inside.0 as f64 / inside.1 as f64, outside.0 as f64 / outside.1 as f64)
+        (
+            inside.0 as f64 / inside.1 as f64,
+            outside.0 as f64 / outside.1 as f64,
+        )
     }
 
     /// Tesseract's reading of `png` as one line of Simplified Chinese, or `None` (a skip) where
@@ -486,7 +513,9 @@ mod tests {
                     std::env::var_os("CI").is_none(),
                     "CI must run the OCR check, but tesseract does not run: {e}"
                 );
-                eprintln!("skipped the OCR check: tesseract does not run ({e}); bash infra/test.sh installs it");
+                eprintln!(
+                    "skipped the OCR check: tesseract does not run ({e}); bash infra/test.sh installs it"
+                );
                 None
             }
         }
@@ -503,11 +532,15 @@ mod tests {
         let font = test_font();
         let c = caption("我太难了");
         let plain = convert(&mp4, &settings);
-        let captioned =
-            convert_captioned(&mp4, &settings, Some(Captioning { caption: &c, font }));
+        let captioned = convert_captioned(&mp4, &settings, Some(Captioning { caption: &c, font }));
         assert!(captioned.gif.len() <= settings.max_bytes);
         assert_eq!(
-            (captioned.width, captioned.height, captioned.fps, captioned.frames),
+            (
+                captioned.width,
+                captioned.height,
+                captioned.fps,
+                captioned.frames
+            ),
             (plain.width, plain.height, plain.fps, plain.frames)
         );
 
@@ -528,7 +561,11 @@ mod tests {
         let page = image::GrayImage::from_fn(bw + 16, bh + 16, |x, y| {
             let inside = (8..bw + 8).contains(&x) && (8..bh + 8).contains(&y);
             let p = inside.then(|| b.get_pixel(x - 8, y - 8 + band.start as u32));
-            image::Luma([if p.is_some_and(|p| p.0[..3].iter().all(|&v| v > 200)) { 0 } else { 255 }])
+            image::Luma([if p.is_some_and(|p| p.0[..3].iter().all(|&v| v > 200)) {
+                0
+            } else {
+                255
+            }])
         });
         let big = image::imageops::resize(
             &page,

@@ -178,6 +178,25 @@ pub fn mp4_to_gif(
     budget::fit_budget(&video, settings)
 }
 
+/// The frames the encoder is given for `mp4` (decoded, scaled, `caption` drawn) as RGB24, one
+/// after another, with their width and height: what a sticker's quality is measured against
+/// (`emo-gif --reference-out`, for the benchmark's DSSIM). Fails as [`mp4_to_gif`] does.
+pub fn reference_frames(
+    ffmpeg: &Path,
+    mp4: &Path,
+    settings: &GifSettings,
+    caption: Option<caption::Captioning<'_>>,
+) -> Result<(u32, u32, Vec<u8>), GifError> {
+    settings.validate()?;
+    let video = decode::decode(ffmpeg, mp4, settings, caption)?;
+    let rgb = video
+        .images
+        .iter()
+        .flat_map(|frame| frame.pixels().flat_map(|p| [p.r, p.g, p.b]))
+        .collect();
+    Ok((video.width, video.height, rgb))
+}
+
 #[cfg(test)]
 mod tests {
     use super::test_clips::{clip, convert, ffmpeg, look_at};
