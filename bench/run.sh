@@ -22,8 +22,10 @@ venv=$(pytool bench)
 
 echo "building emo-gif (release) and the DSSIM tool..." >&2
 cargo build --quiet --release -p emo-infra --bin emo-gif
+# A copy of this build, so a build of another checkout sharing CARGO_TARGET_DIR cannot swap it.
+cp "${CARGO_TARGET_DIR:-target}/release/emo-gif" "$cache/emo-gif"
 CARGO_TARGET_DIR="$cache/target" cargo build --quiet --release \
   --manifest-path bench/dssim-frames/Cargo.toml
 
-"$venv/python" bench/bench.py "$cache" target/release/emo-gif \
+"$venv/python" bench/bench.py "$cache" "$cache/emo-gif" \
   "$cache/target/release/dssim-frames" "$(command -v gifsicle)" "$venv/pip" bench

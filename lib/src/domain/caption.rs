@@ -66,8 +66,8 @@ impl Caption {
         let Some(raw) = text else {
             return Ok(None);
         };
+        let raw = raw.trim();
         let controls: Vec<String> = raw
-            .trim()
             .chars()
             .filter(|c| c.is_control())
             .map(|c| format!("U+{:04X}", u32::from(c)))
@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn ends_are_trimmed_and_inner_space_runs_become_one_space() {
-        let c = Caption::parse(Some("  早上好 \u{3000}  打工人\u{3000}"), Some("TOP"))
+        let c = Caption::parse(Some("\n  早上好 \u{3000}  打工人\u{3000}\r\n"), Some("TOP"))
             .unwrap()
             .unwrap();
         assert_eq!(c.text, "早上好 打工人");

@@ -236,7 +236,8 @@ mod fixtures {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_video_event_fixtures_get_the_answers_they_describe() {
-        let env = JobEnv::local(&[]).await;
+        // Four creates in progress at once: one more than the default allowance.
+        let env = JobEnv::local(&[("EMO_MAX_ACTIVE_JOBS", "4")]).await;
         let token = env.user("13800009999").await;
         let event = |name: &str| emo_test_support::event(name, &token);
 
