@@ -5,8 +5,11 @@
 # function's PATH) for the transcoder: target/ffmpeg-layer-ARCH.zip (default arm64, as in
 # template.yaml). The ffmpeg comes from the pinned PyPI wheel imageio-ffmpeg, which ships
 # John Van Sickle's static build (GPLv3) per platform; the wheel's hash is pinned too, so the
-# layer is the same bytes on every machine (pins: infra/scripts/pins.sh). Needs only PyPI (and,
-# for --check, Debian's packages and cargo).
+# layer is the same bytes on every machine (pins: infra/scripts/pins.sh). The layer also carries
+# the caption font at share/emo/caption.otf (so /opt/share/emo/caption.otf, the transcoder's
+# EMO_CAPTION_FONT) with its licence beside it (share/emo/caption-font-LICENSE: Debian's copyright
+# file of fonts-noto-cjk, the OFL-1.1), made by infra/ensure-font.sh. Needs PyPI, Debian's packages
+# and cargo (the font's charset comes from emo).
 #
 # --check also runs the binary: natively when the host has that architecture, otherwise under
 # Debian's qemu-user-static (installed if missing). It prints `ffmpeg -version`, then builds
@@ -68,20 +71,26 @@ if [ ! -f "$wheel" ]; then
 fi
 echo "$sha256  $wheel" | sha256sum --check --quiet
 
-# 2. bin/ffmpeg out of the wheel, into a reproducible zip (fixed timestamps, mode 755).
+# 2. bin/ffmpeg out of the wheel and the caption font, into a reproducible zip (fixed
+# timestamps, modes 755 and 644).
 stage="$root/target/ffmpeg-layer-$arch"
 zip_path="$root/target/ffmpeg-layer-$arch.zip"
 rm -rf "$stage"
-mkdir -p "$stage/bin"
-python3 - "$wheel" "$member" "$stage/bin/ffmpeg" "$zip_path" <<'PY'
+mkdir -p "$stage/bin" "$stage/share/emo"
+cp "$(bash "$here/ensure-font.sh")" "$stage/share/emo/caption.otf"
+cp /usr/share/doc/fonts-noto-cjk/copyright "$stage/share/emo/caption-font-LICENSE"
+python3 - "$wheel" "$member" "$stage" "$zip_path" <<'PY'
 import os, shutil, sys, zipfile
-wheel, member, out, zip_path = sys.argv[1:]
+wheel, member, stage, zip_path = sys.argv[1:]
+out = os.path.join(stage, "bin/ffmpeg")
 with zipfile.ZipFile(wheel) as w, w.open(member) as src, open(out, "wb") as dst:
     shutil.copyfileobj(src, dst)
 os.chmod(out, 0o755)
 tmp = zip_path + ".tmp"
 with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-    for name, mode in (("bin/", 0o40755), ("bin/ffmpeg", 0o100755)):
+    for name, mode in (("bin/", 0o40755), ("bin/ffmpeg", 0o100755), ("share/", 0o40755),
+                       ("share/emo/", 0o40755), ("share/emo/caption.otf", 0o100644),
+                       ("share/emo/caption-font-LICENSE", 0o100644)):
         info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
         info.create_system = 3  # Unix, so the mode below is kept: Lambda runs bin/ffmpeg as is
         info.external_attr = mode << 16
@@ -89,7 +98,7 @@ with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
             z.writestr(info, b"")
         else:
             info.compress_type = zipfile.ZIP_DEFLATED
-            with open(out, "rb") as f:
+            with open(os.path.join(stage, name), "rb") as f:
                 z.writestr(info, f.read())
 os.replace(tmp, zip_path)
 PY
@@ -102,7 +111,8 @@ kind="$(file -b "$ffmpeg_bin")"
 zip_bytes=$(stat -c %s "$zip_path")
 bin_bytes=$(stat -c %s "$ffmpeg_bin")
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
-echo "layer: ${zip_path#"$root"/} ($(mib "$zip_bytes") zipped; bin/ffmpeg $(mib "$bin_bytes"), static $file_arch)"
+font_bytes=$(stat -c %s "$stage/share/emo/caption.otf")
+echo "layer: ${zip_path#"$root"/} ($(mib "$zip_bytes") zipped; bin/ffmpeg $(mib "$bin_bytes"), static $file_arch; share/emo/caption.otf $(mib "$font_bytes"))"
 echo "ffmpeg $FFMPEG_VERSION-static (johnvansickle.com build, GPLv3) from imageio-ffmpeg==$IMAGEIO_FFMPEG_VERSION"
 
 # 3. Optionally prove that it runs and does the transcoder's job, with the transcoder's code.
@@ -137,9 +147,13 @@ if [ "$check" = 1 ]; then
       -c:v libx264 -preset veryfast -pix_fmt yuv420p "$clip"
     # The transcoder's settings are its defaults (template.yaml sets no EMO_GIF_*), so none leak
     # in from this shell.
+    # The 624x624 clip gets a caption, drawn in the layer's font.
+    caption=()
+    [ "$size" = 624x624 ] && caption=(--caption "层里的字体")
     if ! out="$(env -u EMO_GIF_MAX_SIDE -u EMO_GIF_FPS -u EMO_GIF_MAX_BYTES -u EMO_GIF_QUALITY \
       -u EMO_GIF_MIN_QUALITY -u EMO_GIF_MIN_FPS EMO_FFMPEG="$layer_ffmpeg" \
-      "$emo_gif" "$clip" "$work/sticker-$size.gif")"; then
+      EMO_CAPTION_FONT="$stage/share/emo/caption.otf" \
+      "$emo_gif" "$clip" "$work/sticker-$size.gif" "${caption[@]}")"; then
       echo "check: emo-gif failed on the $size clip through this ffmpeg" >&2
       exit 1
     fi

@@ -9,6 +9,8 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/scripts/lib.sh"
 cd "$EMO_ROOT"
 bash infra/ensure-ffmpeg.sh
+EMO_CAPTION_FONT="${EMO_CAPTION_FONT:-$(bash infra/ensure-font.sh)}"
+export EMO_CAPTION_FONT
 command -v wrk >/dev/null || apt_install wrk
 cargo build --release --locked -p emo-infra --bin emo-local
 

@@ -11,8 +11,9 @@ object: the stack's outputs plus `ApiBase`, the base URL the emulator serves the
 
 What it does, in order: zips each function's binary as `bootstrap` (debug info stripped) into an
 artifacts bucket; creates the DashScope key's secret; creates the stack from template.yaml with
-each function's CodeUri pointed at its zip (the only change made to the template), and waits for
-it. Then it fills two gaps of the emulator, not of the template, and says so on stderr:
+each function's CodeUri pointed at its zip and, with EMO_CAPTION_FONT set, the transcoder's
+caption font at the host's (the layer that carries it on AWS is not deployed here): the only
+changes made to the template. Then it waits for it. Then it fills two gaps of the emulator, not of the template, and says so on stderr:
 
 * the emulator does not import the OpenAPI body that the SAM transform gives an HTTP API, so the
   routes are created from the template's HttpApi events (the same method, path and function);
@@ -125,6 +126,16 @@ def main():
         key = f"{binary}.zip"
         s3.put_object(Bucket=artifacts, Key=key, Body=bootstrap_zip(path))
         res["Properties"]["CodeUri"] = {"Bucket": artifacts, "Key": key}
+
+    # The transcoder's layer (ffmpeg and the caption font) is not deployed here: it runs the
+    # host's ffmpeg from PATH, and the host's caption font.
+    font = os.environ.get("EMO_CAPTION_FONT")
+    if font:
+        for res in functions.values():
+            variables = res["Properties"].get("Environment", {}).get("Variables", {})
+            if "EMO_CAPTION_FONT" in variables:
+                variables["EMO_CAPTION_FONT"] = font
+                log(f"emulator gap: the transcoder's caption font is the host's {font}")
 
     # strip and zlib run outside the GIL, so the functions are packed side by side.
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:

@@ -2,7 +2,8 @@
 # Fuzzes a freshly started emo-local with schemathesis against openapi.yaml: no 5xx, every status
 # documented, every body and content type as the schema says. Exits non-zero when it finds a
 # problem. Bounded: a few dozen cases per operation and a time budget per run (about 2 minutes in
-# all on 2 cores). Needs ffmpeg (infra/ensure-ffmpeg.sh) for emo-local's worker.
+# all on 2 cores). Needs ffmpeg (infra/ensure-ffmpeg.sh) and the caption font (EMO_CAPTION_FONT,
+# made by infra/ensure-font.sh if unset) for emo-local's worker.
 #
 # Usage: bash infra/schemathesis.sh [extra schemathesis run options]
 set -euo pipefail
@@ -11,6 +12,10 @@ cd "$EMO_ROOT"
 
 st_bin=$(pytool schemathesis)
 cargo build --locked --quiet -p emo-infra --bin emo-local
+if [ -z "${EMO_CAPTION_FONT:-}" ]; then
+  EMO_CAPTION_FONT="$(bash infra/ensure-font.sh)"
+  export EMO_CAPTION_FONT
+fi
 emo_local="${CARGO_TARGET_DIR:-target}/debug/emo-local"
 
 work=$(mktemp -d)

@@ -16,7 +16,7 @@
 #                              with exactly these pinned packages, made once; prints its bin dir.
 #                              Without SPECs, the pins of a known tool (pytool_specs NAME)
 #   pytool_specs NAME          the pinned packages of tool NAME (cargo-lambda, sam, cfn-lint,
-#                              ministack, schemathesis, bench)
+#                              ministack, schemathesis, bench, fonttools)
 #   rust_target TRIPLE         adds a rustup target unless it is installed
 #
 # Everything it prints besides the results (progress, apt and pip output) goes to stderr, so
@@ -94,6 +94,7 @@ pytool_specs() {
     ministack) echo "ministack==$MINISTACK_VERSION aws-sam-translator==$SAM_TRANSLATOR_VERSION" ;;
     schemathesis) echo "schemathesis==$SCHEMATHESIS_VERSION" ;;
     bench) echo "matplotlib==$MATPLOTLIB_VERSION" ;;
+    fonttools) echo "fonttools==$FONTTOOLS_VERSION" ;;
     *)
       echo "pytool: no pins for '$1' (give them: pytool $1 'pkg==ver' ...)" >&2
       return 2

@@ -37,3 +37,9 @@ IMAGEIO_FFMPEG_SHA256_AARCH64=588a23c6a1c55a7cb51febfe97d3ef8dd5e7fa0ef7e14c7da8
 IMAGEIO_FFMPEG_SHA256_X86_64=4e1f36bef7bedd4bc5dc25f60a8345d88f57133fa1e754f09b411ac61b854408
 # The ffmpeg build inside that wheel (not a choice: it names the binary in the wheel).
 FFMPEG_VERSION=7.0.2
+# fontTools, whose pyftsubset cuts the caption font out of Debian's Noto Sans CJK:
+# infra/ensure-font.sh.
+FONTTOOLS_VERSION=4.66.1
+# Debian bookworm's fonts-noto-cjk, the caption font's source (OFL-1.1); the script checks the
+# installed version, so a different one rebuilds the font rather than pass unnoticed.
+FONTS_NOTO_CJK_VERSION=1:20220127+repack1-1

@@ -37,7 +37,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let state = Arc::new(state);
     emo::worker::check_ready(&state).context(
-        "emo-local runs the job worker, which needs ffmpeg (bash infra/run-local.sh installs it)",
+        "emo-local runs the job worker, which needs ffmpeg and the caption font \
+         (bash infra/run-local.sh installs both)",
     )?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr} (set EMO_ADDR to use another address)")

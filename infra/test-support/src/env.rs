@@ -17,10 +17,15 @@ use crate::{CHEAP_ARGON2, emulator, unique};
 /// The JWT key every test state signs with.
 pub const SECRET: &str = "test-secret-test-secret-test-secret!";
 
-/// `emo-local`'s state ([`Role::Local`]) from the test settings, then `vars`.
+/// `emo-local`'s state ([`Role::Local`]) from the test settings, then `vars`. The caption font is
+/// the process's `EMO_CAPTION_FONT` (the test command exports what `infra/ensure-font.sh` made).
 pub async fn state(vars: &[(&str, &str)]) -> AppState {
     let mut all: Vec<(&str, &str)> = CHEAP_ARGON2.to_vec();
     all.push(("EMO_JWT_SECRET", SECRET));
+    let font = std::env::var("EMO_CAPTION_FONT").unwrap_or_default();
+    if !font.is_empty() {
+        all.push(("EMO_CAPTION_FONT", &font));
+    }
     all.extend_from_slice(vars);
     AppState::from_vars(Role::Local, &all)
         .await

@@ -18,6 +18,11 @@ pub(crate) fn start(data_dir: &std::path::Path, extra_env: &[(&str, &str)]) -> S
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_emo-local"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        // The caption font the test command made (infra/ensure-font.sh).
+        .env(
+            "EMO_CAPTION_FONT",
+            std::env::var_os("EMO_CAPTION_FONT").unwrap_or_default(),
+        )
         .env("EMO_ADDR", "127.0.0.1:0")
         .env("EMO_DATA_DIR", data_dir)
         .env("EMO_ARGON2_MEMORY_KIB", "256")

@@ -16,10 +16,10 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::authenticate;
 use crate::domain::{
-    JobId, MAX_ACTION_CHARS, MAX_NEGATIVE_PROMPT_CHARS, MAX_PROMPT_CHARS, MAX_ROLE_CHARS,
+    Caption, JobId, MAX_ACTION_CHARS, MAX_NEGATIVE_PROMPT_CHARS, MAX_PROMPT_CHARS, MAX_ROLE_CHARS,
     MAX_SOURCE_CHARS, Resolution, VideoSize, bounded_text,
 };
-use crate::job::create::{CreateError, InputBlob, OVERDUE_GRACE_SECS};
+use crate::job::create::{CreateError, Input, InputBlob, OVERDUE_GRACE_SECS, Origin};
 use crate::job::eta;
 use crate::job::lifecycle::{self, Blame, FailError};
 use crate::job::{Job, JobRequest, JobStatus, Stage};
@@ -46,7 +46,8 @@ pub(crate) fn created(data: Value) -> Response<Body> {
 }
 
 /// `POST /api/v1/video/create`: `type` (`text_to_video` | `image_to_video`), `prompt`,
-/// `negative_prompt`, `size` (text), `resolution` and `img_base64` (image).
+/// `negative_prompt`, `size` (text), `resolution` and `img_base64` (image); for both, Emo's
+/// `caption` and `caption_position`.
 pub async fn create(state: &AppState, req: Request) -> Response<Body> {
     respond("video-create", create_inner(state, &req).await)
 }
@@ -63,6 +64,7 @@ async fn create_inner(state: &AppState, req: &Request) -> Result<Response<Body>,
         MAX_NEGATIVE_PROMPT_CHARS,
         false,
     )?;
+    let caption = caption(&form)?;
     let job_id = JobId::new();
     let (request, image) = match kind.as_str() {
         "text_to_video" => (
@@ -93,8 +95,16 @@ async fn create_inner(state: &AppState, req: &Request) -> Result<Response<Body>,
             )));
         }
     };
-    let job = start_job(state, &user, job_id, request, image).await?;
+    let job = start_job(state, &user, job_id, request, image, caption).await?;
     Ok(created(json!({ "job_id": job.id })))
+}
+
+/// The form's `caption` and `caption_position`, checked like every other field.
+fn caption(form: &Form) -> Result<Option<Caption>, ApiError> {
+    Ok(Caption::parse(
+        form.optional("caption"),
+        form.optional("caption_position"),
+    )?)
 }
 
 /// The validated `img_base64` of an image-to-video request, as job `id`'s input image.
@@ -122,7 +132,8 @@ async fn photo(_: &Form, _: &JobId) -> Result<InputBlob, ApiError> {
     Err(anyhow::anyhow!("this build cannot check photos (it lacks the `photo` feature)").into())
 }
 
-/// `POST /api/v1/video/create_with_prompt`: `role`, `source`, `action`, `size`.
+/// `POST /api/v1/video/create_with_prompt`: `role`, `source`, `action`, `size`, and Emo's
+/// `caption` and `caption_position`.
 pub async fn create_with_prompt(state: &AppState, req: Request) -> Response<Body> {
     respond(
         "video-create-with-prompt",
@@ -142,13 +153,14 @@ async fn create_with_prompt_inner(
     let action = bounded_text("action", form.optional("action"), MAX_ACTION_CHARS, true)?
         .unwrap_or_default();
     let size = VideoSize::parse(form.optional("size"))?;
+    let caption = caption(&form)?;
     let request = JobRequest::Character {
         role,
         source,
         action,
         size,
     };
-    let job = start_job(state, &user, JobId::new(), request, None).await?;
+    let job = start_job(state, &user, JobId::new(), request, None, caption).await?;
     Ok(created(
         json!({ "job_id": job.id, "notice": CHARACTER_NOTICE }),
     ))
@@ -160,8 +172,14 @@ async fn start_job(
     id: JobId,
     request: JobRequest,
     image: Option<InputBlob>,
+    caption: Option<Caption>,
 ) -> Result<Job, ApiError> {
-    crate::job::create::create(state, user, id, request, image)
+    let input = image.map_or(Input::None, Input::Upload);
+    let origin = Origin {
+        caption,
+        ..Origin::default()
+    };
+    crate::job::create::create_with(state, user, id, request, input, origin)
         .await
         .map_err(create_error)
 }
@@ -230,6 +248,11 @@ pub(crate) struct JobView<'a> {
     eta_seconds: Option<u64>,
     created_at: u64,
     updated_at: u64,
+    /// The caption drawn on the sticker, as it was sent (trimmed), and where.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caption: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caption_position: Option<&'static str>,
 }
 
 impl<'a> JobView<'a> {
@@ -252,6 +275,8 @@ impl<'a> JobView<'a> {
             eta_seconds,
             created_at: job.created_at,
             updated_at: job.updated_at,
+            caption: job.caption.as_ref().map(|c| c.text.as_str()),
+            caption_position: job.caption.as_ref().map(|c| c.position.as_str()),
         };
         match job.status {
             JobStatus::Succeeded => {

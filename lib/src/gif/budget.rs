@@ -424,7 +424,7 @@ mod tests {
         clips.sort();
         let settings = GifSettings::default();
         for clip in clips {
-            let video = decode(ffmpeg(), &clip, &settings).unwrap();
+            let video = decode(ffmpeg(), &clip, &settings, None).unwrap();
             let name = clip.file_stem().unwrap().to_string_lossy().to_string();
             let all = resample(video.images.len(), video.fps, video.fps);
             for spec in grid.split(',') {

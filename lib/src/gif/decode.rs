@@ -2,7 +2,8 @@
 //! and scales them to fit `max_side`, handing them over as raw RGBA on a pipe, cut at
 //! [`MAX_SECONDS`]. The frames are kept in memory ([`Frames`]) with two cheap measures of how hard
 //! the clip is to compress ([`Content`]), taken as they arrive. Also here: the ffmpeg child that is
-//! always reaped, and the one-line reason given for a file that does not decode.
+//! always reaped, and the one-line reason given for a file that does not decode. A caption is
+//! drawn on each frame as it arrives, before it is measured, so the measures see the text too.
 
 use std::io;
 use std::path::Path;
@@ -13,6 +14,7 @@ use ffmpeg_sidecar::command::FfmpegCommand;
 use ffmpeg_sidecar::event::{FfmpegEvent, LogLevel};
 use gifski::collector::{ImgVec, RGBA8};
 
+use super::caption::{Captioning, Overlay};
 use super::{GifError, GifSettings, MAX_SECONDS};
 
 /// Decoded frames, all `width`×`height`, at `fps`.
@@ -94,6 +96,7 @@ pub(super) fn decode(
     ffmpeg: &Path,
     mp4: &Path,
     settings: &GifSettings,
+    caption: Option<Captioning<'_>>,
 ) -> Result<Frames, GifError> {
     let len = std::fs::metadata(mp4)
         .map_err(|e| GifError::Internal(format!("cannot read {}: {e}", mp4.display())))?
@@ -148,6 +151,7 @@ pub(super) fn decode(
     let mut images = Vec::new();
     let mut meter = ContentMeter::default();
     let mut size = None;
+    let mut overlay = None;
     let mut last_error = None;
     for event in events {
         match event {
@@ -167,9 +171,14 @@ pub(super) fn decode(
                         frame.data.len()
                     )));
                 }
-                meter.add(&frame.data, w as usize, h as usize);
-                let pixels = frame
-                    .data
+                let mut data = frame.data;
+                if let Some(captioning) = caption {
+                    overlay
+                        .get_or_insert_with(|| Overlay::new(captioning, w, h))
+                        .apply(&mut data);
+                }
+                meter.add(&data, w as usize, h as usize);
+                let pixels = data
                     .chunks_exact(4)
                     .map(|p| RGBA8::new(p[0], p[1], p[2], p[3]))
                     .collect();
@@ -308,7 +317,7 @@ mod tests {
         assert!(out.status.success());
 
         for mp4 in [&garbage, &empty, &sound] {
-            match mp4_to_gif(ffmpeg(), mp4, &GifSettings::default()) {
+            match mp4_to_gif(ffmpeg(), mp4, &GifSettings::default(), None) {
                 Err(e @ GifError::Undecodable(_)) => {
                     let message = e.to_string();
                     eprintln!("{}: {message}", mp4.display());
@@ -327,6 +336,7 @@ mod tests {
             ffmpeg(),
             &dir.path().join("never-written.mp4"),
             &GifSettings::default(),
+            None,
         );
         assert!(matches!(result, Err(GifError::Internal(_))), "{result:?}");
     }

@@ -19,12 +19,14 @@
 //! points, [`mp4_to_gif`] and [`ffmpeg_version`]. `decode` runs ffmpeg and keeps the frames, with
 //! the content measures taken as they arrive; `budget` predicts the quality, makes the trial and
 //! searches for the encode that fits; `encode` hands the chosen frames to gifski; [`thumbnail`]
-//! makes the sticker's 120 × 120 PNG thumbnail from the finished GIF. `test_clips` (tests only)
+//! makes the sticker's 120 × 120 PNG thumbnail from the finished GIF; [`caption`] draws the
+//! sticker's caption onto the decoded frames, before anything is encoded. `test_clips` (tests only)
 //! makes the MP4s the tests convert and reads back the GIFs they check.
 
 use std::path::Path;
 
 mod budget;
+pub mod caption;
 mod decode;
 mod encode;
 #[cfg(test)]
@@ -141,6 +143,10 @@ pub enum GifError {
         quality: u8,
         fps: u32,
     },
+    /// The caption font cannot be read, or cannot draw every caption character: a deployment
+    /// fault, never the video's.
+    #[error("the caption font is not usable: {0}")]
+    Font(String),
     /// Anything else: bad settings, an unreadable input path, an encoder failure.
     #[error("GIF conversion failed: {0}")]
     Internal(String),
@@ -154,16 +160,41 @@ pub fn ffmpeg_version(ffmpeg: &Path) -> Result<String, GifError> {
         .map_err(|e| GifError::FfmpegMissing(format!("{}: {e:#}", ffmpeg.display())))
 }
 
-/// Converts the MP4 at `mp4` into a looping GIF within `settings.max_bytes`. Blocking and
+/// Converts the MP4 at `mp4` into a looping GIF within `settings.max_bytes`, with `caption` drawn
+/// on every frame (before the budget is searched, so its bytes are counted). Blocking and
 /// CPU-heavy (hundreds of milliseconds to seconds): call it from `spawn_blocking`.
 ///
 /// Fails with [`GifError::FfmpegMissing`] when `ffmpeg` cannot be started,
 /// [`GifError::Undecodable`] when the file yields no video frames, [`GifError::OverBudget`] when
 /// nothing down to `min_quality` at `min_fps` fits, and [`GifError::Internal`] otherwise.
-pub fn mp4_to_gif(ffmpeg: &Path, mp4: &Path, settings: &GifSettings) -> Result<Sticker, GifError> {
+pub fn mp4_to_gif(
+    ffmpeg: &Path,
+    mp4: &Path,
+    settings: &GifSettings,
+    caption: Option<caption::Captioning<'_>>,
+) -> Result<Sticker, GifError> {
     settings.validate()?;
-    let video = decode::decode(ffmpeg, mp4, settings)?;
+    let video = decode::decode(ffmpeg, mp4, settings, caption)?;
     budget::fit_budget(&video, settings)
+}
+
+/// The frames the encoder is given for `mp4` (decoded, scaled, `caption` drawn) as RGB24, one
+/// after another, with their width and height: what a sticker's quality is measured against
+/// (`emo-gif --reference-out`, for the benchmark's DSSIM). Fails as [`mp4_to_gif`] does.
+pub fn reference_frames(
+    ffmpeg: &Path,
+    mp4: &Path,
+    settings: &GifSettings,
+    caption: Option<caption::Captioning<'_>>,
+) -> Result<(u32, u32, Vec<u8>), GifError> {
+    settings.validate()?;
+    let video = decode::decode(ffmpeg, mp4, settings, caption)?;
+    let rgb = video
+        .images
+        .iter()
+        .flat_map(|frame| frame.pixels().flat_map(|p| [p.r, p.g, p.b]))
+        .collect();
+    Ok((video.width, video.height, rgb))
 }
 
 #[cfg(test)]
@@ -243,7 +274,7 @@ mod tests {
         };
         let mp4 = clip(dir.path(), "testsrc2", "832x480");
 
-        match mp4_to_gif(ffmpeg(), &mp4, &settings) {
+        match mp4_to_gif(ffmpeg(), &mp4, &settings, None) {
             Err(GifError::OverBudget {
                 smallest,
                 max_bytes,
@@ -264,7 +295,7 @@ mod tests {
         let mp4 = dir.path().join("any.mp4");
         std::fs::write(&mp4, b"not read").unwrap();
 
-        let converted = mp4_to_gif(&nowhere, &mp4, &GifSettings::default());
+        let converted = mp4_to_gif(&nowhere, &mp4, &GifSettings::default(), None);
         assert!(
             matches!(converted, Err(GifError::FfmpegMissing(_))),
             "{converted:?}"

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use super::caption::Captioning;
 use super::{GifSettings, Sticker, mp4_to_gif};
 
 /// The ffmpeg on `PATH`, as in CI and on Lambda (where a layer puts it in `/opt/bin`).
@@ -68,8 +69,16 @@ pub(super) fn look_at(bytes: &[u8]) -> Seen {
 }
 
 pub(super) fn convert(mp4: &Path, settings: &GifSettings) -> Sticker {
+    convert_captioned(mp4, settings, None)
+}
+
+pub(super) fn convert_captioned(
+    mp4: &Path,
+    settings: &GifSettings,
+    caption: Option<Captioning<'_>>,
+) -> Sticker {
     let started = Instant::now();
-    let sticker = mp4_to_gif(ffmpeg(), mp4, settings).expect("converts");
+    let sticker = mp4_to_gif(ffmpeg(), mp4, settings, caption).expect("converts");
     eprintln!(
         "{}: {} bytes, {} passes, quality {}, {} fps, {:.2?}",
         mp4.file_name().unwrap().to_string_lossy(),

@@ -25,6 +25,21 @@ pub const THUMB_SIDE: u32 = 120;
 /// Fails with [`GifError::Undecodable`] when `gif` is not a GIF with at least one frame, and
 /// [`GifError::Internal`] when the PNG cannot be encoded.
 pub fn thumbnail_png(gif: &[u8]) -> Result<Vec<u8>, GifError> {
+    let png = square(&middle_frame(gif)?);
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(
+            png.as_raw(),
+            THUMB_SIDE,
+            THUMB_SIDE,
+            ExtendedColorType::Rgba8,
+        )
+        .map_err(|e| GifError::Internal(format!("thumbnail PNG: {e}")))?;
+    Ok(out)
+}
+
+/// The GIF's middle frame as a viewer shows it, at the GIF's size.
+pub(super) fn middle_frame(gif: &[u8]) -> Result<RgbaImage, GifError> {
     let undecodable = |e: ::gif::DecodingError| GifError::Undecodable(format!("the GIF: {e}"));
     // First count the frames without decoding their pixels, then compose up to the middle one.
     let mut counting = ::gif::DecodeOptions::new();
@@ -76,17 +91,7 @@ pub fn thumbnail_png(gif: &[u8]) -> Result<Vec<u8>, GifError> {
         pending = Some((frame.dispose, rect, saved));
         index += 1;
     }
-    let png = square(&canvas);
-    let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(
-            png.as_raw(),
-            THUMB_SIDE,
-            THUMB_SIDE,
-            ExtendedColorType::Rgba8,
-        )
-        .map_err(|e| GifError::Internal(format!("thumbnail PNG: {e}")))?;
-    Ok(out)
+    Ok(canvas)
 }
 
 /// `frame` scaled to fit a [`THUMB_SIDE`] square, centred on a transparent one.

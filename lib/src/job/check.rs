@@ -23,6 +23,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::AppState;
+use crate::domain::Caption;
 use crate::settings::{Env, SettingsError, bad};
 use crate::store::{StoreError, enqueue};
 use crate::wechat::events::{MediaCheck, MediaOutcome};
@@ -134,7 +135,10 @@ impl CheckSettings {
 }
 
 /// The texts of a request the user wrote, by form field, in the order they are checked.
-pub fn texts_of(request: &JobRequest) -> Vec<(&'static str, &str)> {
+pub fn texts_of<'a>(
+    request: &'a JobRequest,
+    caption: Option<&'a Caption>,
+) -> Vec<(&'static str, &'a str)> {
     let mut texts = Vec::new();
     match request {
         JobRequest::TextToVideo {
@@ -165,7 +169,9 @@ pub fn texts_of(request: &JobRequest) -> Vec<(&'static str, &str)> {
             texts.push(("action", action.as_str()));
         }
     }
-    // The caption (#13) joins this list once it is on the request: ("caption", caption).
+    if let Some(c) = caption {
+        texts.push(("caption", c.text.as_str()));
+    }
     texts.retain(|(_, t)| !t.trim().is_empty());
     texts
 }
@@ -429,7 +435,7 @@ mod tests {
             size: VideoSize::parse(None).unwrap(),
         };
         assert_eq!(
-            texts_of(&character),
+            texts_of(&character, None),
             [("role", "孙悟空"), ("source", "西游记"), ("action", "跳舞")]
         );
         let text = JobRequest::TextToVideo {
@@ -437,7 +443,12 @@ mod tests {
             negative_prompt: Some(" ".into()),
             size: VideoSize::parse(None).unwrap(),
         };
-        assert_eq!(texts_of(&text), [("prompt", "猫")]);
+        assert_eq!(texts_of(&text, None), [("prompt", "猫")]);
+        let caption = Caption::parse(Some("我太难了"), None).unwrap();
+        assert_eq!(
+            texts_of(&text, caption.as_ref()),
+            [("prompt", "猫"), ("caption", "我太难了")]
+        );
     }
 
     #[test]

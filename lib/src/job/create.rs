@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use crate::AppState;
+use crate::domain::Caption;
 use crate::store::{Allowance, StoreError, User, china_day, enqueue};
 
 use super::check::{ContentCheck, TextCheckError, check_texts, texts_of};
@@ -62,6 +63,8 @@ pub struct Origin {
     pub texts_checked: bool,
     /// The photo passed WeChat's check already (a regenerated job's copy of it).
     pub photo_checked: bool,
+    /// The caption to draw on the sticker (validated by the caller).
+    pub caption: Option<Caption>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +121,13 @@ pub async fn create_with(
         return Err(CreateError::NeedsWeChat);
     }
     if checking && !origin.texts_checked {
-        match check_texts(state, openid.as_deref(), &texts_of(&request)).await {
+        match check_texts(
+            state,
+            openid.as_deref(),
+            &texts_of(&request, origin.caption.as_ref()),
+        )
+        .await
+        {
             Ok(()) => {}
             Err(TextCheckError::Risky { .. }) => return Err(CreateError::TextRefused),
             Err(TextCheckError::Unavailable(_)) => return Err(CreateError::CheckUnavailable),
@@ -150,6 +159,7 @@ pub async fn create_with(
     job.created_micros = (now_micros % 1_000_000) as u32;
     job.seed = Some(origin.seed.unwrap_or_else(|| random_seed(None)));
     job.described_prompt = origin.described_prompt;
+    job.caption = origin.caption;
     let image_key = match &input {
         Input::None => None,
         Input::Upload(i) => Some(i.key.clone()),

@@ -31,7 +31,7 @@ pub mod transitions;
 use serde::{Deserialize, Serialize};
 
 pub use crate::domain::JobId;
-use crate::domain::{ModelKind, Resolution, VideoSize};
+use crate::domain::{Caption, ModelKind, Resolution, VideoSize};
 pub use settings::JobSettings;
 
 /// User-readable endings, shown as `error_message`.
@@ -208,6 +208,9 @@ pub struct Job {
     /// The ready message was claimed (by the write that set this) and sent, or tried once.
     #[serde(default)]
     pub ready_sent: bool,
+    /// The caption drawn on every frame of the sticker (kept by a regenerate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<Caption>,
 }
 
 /// A job's photo check at WeChat: every `media_check_async` sent and what the push said.
@@ -278,7 +281,7 @@ mod tests {
     }
 
     #[test]
-    fn a_job_stored_before_seeds_thumbnails_and_microseconds_still_reads() {
+    fn a_job_stored_before_seeds_thumbnails_microseconds_and_captions_still_reads() {
         let request = JobRequest::TextToVideo {
             prompt: "猫".into(),
             negative_prompt: None,
@@ -292,13 +295,14 @@ mod tests {
             "openid",
             "check",
             "ready_sent",
+            "caption",
         ] {
             old.as_object_mut().unwrap().remove(field);
         }
         let job: Job = serde_json::from_value(old).unwrap();
         assert_eq!(
-            (job.seed, job.thumb_key, job.created_micros),
-            (None, None, 0)
+            (job.seed, job.thumb_key, job.created_micros, job.caption),
+            (None, None, 0, None)
         );
         assert_eq!(job.request.type_name(), "text_to_video");
         assert_eq!((job.openid, job.check, job.ready_sent), (None, None, false));

@@ -12,6 +12,7 @@
 //!   unchanged, and were checked at its create (when the check was on then); its photo passed
 //!   (its check says so; a risky photo was removed, so such a job is refused as above). A job
 //!   made while the check was off is checked now like a new one.
+//! - The caption, if any, is kept.
 
 use crate::AppState;
 use crate::store::{User, input_key};
@@ -65,6 +66,7 @@ pub async fn regenerate(
         described_prompt,
         texts_checked: original.texts_checked,
         photo_checked,
+        caption: original.caption.clone(),
     };
     match create_with(state, user, id, request, input, origin).await {
         Ok(job) => {

@@ -65,6 +65,7 @@ impl Job {
             check: None,
             texts_checked: false,
             ready_sent: false,
+            caption: None,
         }
     }
 

@@ -30,6 +30,7 @@ mod check;
 pub mod settings;
 mod steps;
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
@@ -37,6 +38,7 @@ use tracing::Instrument;
 
 use crate::AppState;
 use crate::dashscope::DashScope;
+use crate::gif::caption::CaptionFont;
 use crate::job::JobMessage;
 use crate::job::lifecycle::{self, Blame, FailError};
 use crate::store::StoreError;
@@ -49,6 +51,8 @@ pub use crate::job::{MSG_GAVE_UP, MSG_TIMEOUT, MSG_TOO_BIG, MSG_UNDECODABLE, MSG
 pub struct Worker {
     pub settings: WorkerSettings,
     pub dashscope: DashScope,
+    /// The caption font, loaded at its first use ([`check_ready`] at cold start) and kept.
+    caption_font: OnceLock<Arc<CaptionFont>>,
 }
 
 impl Worker {
@@ -62,7 +66,20 @@ impl Worker {
         Ok(Some(Self {
             settings,
             dashscope,
+            caption_font: OnceLock::new(),
         }))
+    }
+
+    /// The caption font of `EMO_CAPTION_FONT`, loaded and checked once.
+    ///
+    /// Fails with [`crate::gif::GifError::Font`] when it cannot be read or lacks a caption
+    /// character.
+    pub fn caption_font(&self) -> Result<Arc<CaptionFont>, crate::gif::GifError> {
+        if let Some(font) = self.caption_font.get() {
+            return Ok(font.clone());
+        }
+        let font = Arc::new(CaptionFont::load(&self.settings.caption_font)?);
+        Ok(self.caption_font.get_or_init(|| font).clone())
     }
 }
 
@@ -237,8 +254,9 @@ pub async fn reschedule(
     }
 }
 
-/// Fails, saying what is missing, unless this process can run jobs: a DashScope key and a working
-/// ffmpeg. The transcoder calls it at cold start so a broken deployment fails loudly at once.
+/// Fails, saying what is missing, unless this process can run jobs: a DashScope key, a working
+/// ffmpeg and a caption font that draws every caption character. The transcoder calls it at cold
+/// start so a broken deployment fails loudly at once.
 pub fn check_ready(state: &AppState) -> anyhow::Result<()> {
     let Some(worker) = &state.worker else {
         anyhow::bail!("setting DASHSCOPE_API_KEY: is required to run jobs");
@@ -250,7 +268,13 @@ pub fn check_ready(state: &AppState) -> anyhow::Result<()> {
             ffmpeg.display()
         )
     })?;
-    tracing::info!(ffmpeg = %version, "worker ready");
+    worker.caption_font().map_err(|e| {
+        anyhow::anyhow!(
+            "setting EMO_CAPTION_FONT: {} is not a usable caption font ({e})",
+            worker.settings.caption_font.display()
+        )
+    })?;
+    tracing::info!(ffmpeg = %version, caption_font = %worker.settings.caption_font.display(), "worker ready");
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! How the worker advances jobs: `EMO_POLL_INTERVAL_SECS`, `EMO_MAX_RECEIVES`,
 //! `EMO_RETRY_BASE_SECS`, `EMO_LEASE_SECS`, `EMO_SECRET_REFRESH_SECS`, and the tools it runs:
-//! DashScope ([`crate::dashscope::DashScopeSettings`]), ffmpeg and the GIF
-//! ([`crate::gif::GifSettings`]). Read only by the transcoder and `emo-local`.
+//! DashScope ([`crate::dashscope::DashScopeSettings`]), ffmpeg, the caption font
+//! (`EMO_CAPTION_FONT`) and the GIF ([`crate::gif::GifSettings`]). Read only by the transcoder
+//! and `emo-local`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,7 +31,13 @@ pub struct WorkerSettings {
     pub gif: GifSettings,
     /// `EMO_FFMPEG`: the ffmpeg executable (default: `ffmpeg` on `PATH`).
     pub ffmpeg: PathBuf,
+    /// `EMO_CAPTION_FONT`: the caption font (default: [`DEFAULT_CAPTION_FONT`], where the
+    /// transcoder's layer puts it).
+    pub caption_font: PathBuf,
 }
+
+/// Where the transcoder's Lambda layer puts the caption font (`infra/ffmpeg-layer.sh`).
+pub const DEFAULT_CAPTION_FONT: &str = "/opt/share/emo/caption.otf";
 
 impl WorkerSettings {
     pub fn from_env(env: &Env<'_>, backend: Backend) -> Result<Self, SettingsError> {
@@ -42,6 +49,7 @@ impl WorkerSettings {
             dashscope: DashScopeSettings::from_env(env, backend)?,
             gif: gif_settings(env)?,
             ffmpeg: ffmpeg_path(env),
+            caption_font: caption_font_path(env),
         })
     }
 }
@@ -50,6 +58,13 @@ impl WorkerSettings {
 pub fn ffmpeg_path(env: &Env<'_>) -> PathBuf {
     env.get("EMO_FFMPEG")
         .unwrap_or_else(|| "ffmpeg".into())
+        .into()
+}
+
+/// `EMO_CAPTION_FONT`, or [`DEFAULT_CAPTION_FONT`].
+pub fn caption_font_path(env: &Env<'_>) -> PathBuf {
+    env.get("EMO_CAPTION_FONT")
+        .unwrap_or_else(|| DEFAULT_CAPTION_FONT.into())
         .into()
 }
 

@@ -629,6 +629,13 @@ async fn transcode(
     };
     let ffmpeg = worker.settings.ffmpeg.clone();
     let settings = worker.settings.gif.clone();
+    let caption = match &job.caption {
+        Some(c) => match worker.caption_font() {
+            Ok(font) => Some((c.clone(), font)),
+            Err(e) => return release(state, job, format!("GIF: {e}")).await,
+        },
+        None => None,
+    };
     // The encode runs on the blocking pool; past the step's end its result is not waited for
     // (the lease lets the next delivery redo it).
     let encoding = tokio::task::spawn_blocking(move || -> Result<_, GifError> {
@@ -638,7 +645,10 @@ async fn transcode(
             .map_err(|e| GifError::Internal(format!("temp file: {e}")))?;
         std::io::Write::write_all(&mut file, &video)
             .map_err(|e| GifError::Internal(format!("temp file: {e}")))?;
-        crate::gif::mp4_to_gif(&ffmpeg, file.path(), &settings)
+        let captioning = caption
+            .as_ref()
+            .map(|(caption, font)| crate::gif::caption::Captioning { caption, font });
+        crate::gif::mp4_to_gif(&ffmpeg, file.path(), &settings, captioning)
     });
     let encoded = match bounded(end, encoding).await {
         Ok(joined) => joined.map_err(|e| Later(format!("GIF task panicked: {e}")))?,

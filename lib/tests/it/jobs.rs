@@ -236,11 +236,16 @@ mod fixtures {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_video_event_fixtures_get_the_answers_they_describe() {
-        let env = JobEnv::local(&[]).await;
+        // Four creates in progress at once: one more than the default allowance.
+        let env = JobEnv::local(&[("EMO_MAX_ACTIVE_JOBS", "4")]).await;
         let token = env.user("13800009999").await;
         let event = |name: &str| emo_test_support::event(name, &token);
 
-        for name in ["video-create-text.json", "video-create-image.json"] {
+        for name in [
+            "video-create-text.json",
+            "video-create-image.json",
+            "video-create-captioned.json",
+        ] {
             let (status, body) = read(create(&env.state, event(name)).await);
             assert_eq!(
                 (status, &body["code"]),
@@ -254,6 +259,7 @@ mod fixtures {
         assert!(body["data"]["notice"].is_string());
         for (name, status) in [
             ("video-create-bad-type.json", 400),
+            ("video-create-bad-caption.json", 400),
             ("video-create-no-token.json", 401),
         ] {
             let (got, body) = read(create(&env.state, event(name)).await);

@@ -5,6 +5,7 @@
 //! having silently skipped them.
 
 mod blob_store;
+mod captions;
 mod dashscope;
 mod dashscope_cancel;
 mod env;

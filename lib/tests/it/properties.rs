@@ -532,4 +532,27 @@ proptest! {
             Err(_) => prop_assert!(trimmed.is_empty() || trimmed.chars().count() > max),
         }
     }
+
+    #[test]
+    fn a_caption_is_accepted_exactly_when_every_character_is_drawable_and_it_is_short(
+        s in prop_oneof![
+            "[好的我太难了OK ，！？😀\n鎔\u{3000}]{0,25}",
+            text(30),
+        ],
+    ) {
+        let words: Vec<&str> = s.trim().split([' ', '\u{3000}']).filter(|w| !w.is_empty()).collect();
+        let normal = words.join(" ");
+        let drawable = normal.chars().all(emo::domain::caption::char_allowed);
+        let short = unicode_segmentation::UnicodeSegmentation::graphemes(normal.as_str(), true)
+            .count() <= emo::domain::caption::MAX_CAPTION_GRAPHEMES;
+        let controls = s.trim().chars().any(char::is_control);
+        match emo::domain::Caption::parse(Some(&s), None) {
+            Ok(Some(c)) => {
+                prop_assert_eq!(&c.text, &normal);
+                prop_assert!(drawable && short && !controls && !normal.is_empty());
+            }
+            Ok(None) => prop_assert!(normal.is_empty() && !controls),
+            Err(_) => prop_assert!(!drawable || !short || controls),
+        }
+    }
 }

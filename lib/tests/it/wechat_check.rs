@@ -3,15 +3,11 @@
 //! `checking` (a risky photo ends FAILED with no DashScope task; a lost push is re-checked and
 //! the job goes on to its sticker), each with its one ready message.
 //!
-//! The photo jobs are written as the create writes them (in `checking`, with the user's openid),
-//! since binding an openid to an account is wechat-core's part of the work; once it is merged,
-//! they go through `POST /api/v1/video/create` like any other.
+//! Every job is made the mini-program's way: a WeChat login, then `POST /api/v1/video/create`.
 
 use std::time::Duration;
 
-use emo::domain::Resolution;
-use emo::job::{Job, JobId, JobMessage, JobRequest, JobStatus, MSG_IMAGE_REFUSED, Stage};
-use emo::store::{enqueue, input_key};
+use emo::job::{Job, JobId, JobStatus, MSG_IMAGE_REFUSED, MSG_TEXT_REFUSED, Stage};
 use emo::wechat::events::{AesKey, encrypt, sign};
 use emo_test_support::env::WeChatEnv;
 use emo_test_support::http::{Encoding, body_bytes, post_form};
@@ -25,6 +21,7 @@ const VARS: &[(&str, &str)] = &[
     ("WECHAT_SUBSCRIBE_TEMPLATE_ID", TEMPLATE),
     ("EMO_MEDIA_CHECK_RETRY_SECS", "2"),
     ("WECHAT_ENCODING_AES_KEY", AES_KEY),
+    ("EMO_MAX_DAILY_JOBS", "1"),
 ];
 
 /// A `/api/v1/wechat/events` request signed with `token` (or not, when `None`).
@@ -127,35 +124,25 @@ fn photo(colour: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap()
 }
 
-/// An image-to-video job as the create makes it for a WeChat user with the check on.
+/// An image-to-video job made through `POST /api/v1/video/create` by the WeChat user of the
+/// login `code`: its id and its stored photo's key.
 async fn photo_job(env: &WeChatEnv, code: &str, png: Vec<u8>) -> (JobId, String) {
-    let state = &env.state;
-    let session = state
-        .wechat
-        .as_ref()
-        .unwrap()
-        .code_to_session(code)
-        .await
-        .unwrap();
-    let id = JobId::new();
-    let key = input_key(&id, "png");
-    state.blobs.put(&key, png, "image/png").await.unwrap();
-    let request = JobRequest::ImageToVideo {
-        prompt: "挥手打招呼".into(),
-        negative_prompt: None,
-        resolution: Resolution::parse(None).unwrap(),
-        image_key: key.clone(),
-    };
-    let deadline = state.job_settings.deadline.as_secs();
-    let mut job = Job::new(id.clone(), 1, request, state.clock.now(), deadline)
-        .checking(state.check.media_deadline.as_secs());
-    job.openid = Some(session.openid);
-    job.seed = Some(7);
-    state.jobs.create(&job).await.unwrap();
-    let start = JobMessage::Start { job_id: id.clone() };
-    enqueue(state.queue.as_ref(), &start, Duration::ZERO)
-        .await
-        .unwrap();
+    use base64::Engine as _;
+    let token = wechat_user(env, code).await;
+    let data_uri = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(&png)
+    );
+    let (status, body) = env
+        .create(
+            &token,
+            serde_json::json!({"type": "image_to_video", "prompt": "挥手打招呼", "img_base64": data_uri}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let id = JobId::parse(body["data"]["job_id"].as_str().unwrap()).unwrap();
+    let job = env.state.jobs.get(&id).await.unwrap().unwrap();
+    let key = job.request.input_key().unwrap().to_owned();
     (id, key)
 }
 
@@ -238,9 +225,79 @@ async fn a_lost_push_is_checked_again_and_the_photo_becomes_a_sticker(mut env: W
     );
 }
 
+/// A WeChat user's token, from a WeChat login with `code`.
+async fn wechat_user(env: &WeChatEnv, code: &str) -> String {
+    let (status, body) = env.wechat_login(code).await;
+    assert_eq!(status, 200, "{body}");
+    body["data"]["token"].as_str().unwrap().to_owned()
+}
+
+async fn a_risky_prompt_role_or_caption_is_refused_with_nothing_kept_or_counted(env: WeChatEnv) {
+    // One job a day: if a refused create counted, the good one at the end would be refused.
+    let token = wechat_user(&env, "erin.1").await;
+    let risky: [(&str, &[(&str, &str)]); 4] = [
+        (
+            "/api/v1/video/create",
+            &[("type", "text_to_video"), ("prompt", "一只猫 [wx:risky]")],
+        ),
+        (
+            "/api/v1/video/create",
+            &[
+                ("type", "text_to_video"),
+                ("prompt", "一只猫"),
+                ("negative_prompt", "[wx:risky]"),
+            ],
+        ),
+        (
+            "/api/v1/video/create_with_prompt",
+            &[("role", "[wx:risky]孙悟空"), ("action", "跳舞")],
+        ),
+        (
+            "/api/v1/video/create",
+            &[
+                ("type", "text_to_video"),
+                ("prompt", "一只猫"),
+                ("caption", "我太难了[wx:risky]"),
+            ],
+        ),
+    ];
+    for (path, fields) in risky {
+        let (status, body) = env
+            .call(post_form(path, Encoding::Multipart, fields, Some(&token)))
+            .await;
+        assert_eq!(status, 400, "{fields:?}: {body}");
+        assert_eq!(body["error"], MSG_TEXT_REFUSED, "{fields:?}");
+    }
+    let (_, list) = env
+        .call(emo_test_support::http::get("/api/v1/video/list", &token))
+        .await;
+    assert_eq!(
+        list["data"]["jobs"].as_array().map(Vec::len),
+        Some(0),
+        "{list}"
+    );
+    assert_eq!(env.standin.tasks_created(), 0);
+    assert!(env.wechat.calls(emo_wechat_standin::Api::MsgSecCheck) >= 4);
+
+    let (status, body) = env
+        .call(post_form(
+            "/api/v1/video/create",
+            Encoding::Multipart,
+            &[
+                ("type", "text_to_video"),
+                ("prompt", "一只猫"),
+                ("caption", "我太难了"),
+            ],
+            Some(&token),
+        ))
+        .await;
+    assert_eq!(status, 200, "the day's one job is still there: {body}");
+}
+
 emo_test_support::on_both_backends!(WeChatEnv, VARS;
     the_events_route_takes_only_what_is_signed_with_the_token,
     an_account_without_wechat_cannot_create_and_nothing_is_kept,
+    a_risky_prompt_role_or_caption_is_refused_with_nothing_kept_or_counted,
     a_risky_photo_ends_failed_with_no_task_and_one_ready_message,
     a_lost_push_is_checked_again_and_the_photo_becomes_a_sticker,
 );
