@@ -10,7 +10,8 @@
 //!             ── no clear answer ──> Submitting until the window closes, then the task list:
 //!                one task → adopted (Generating); none → Queued again; several → FAILED
 //! Cancel: a deleted job's task ── DashScope cancel (PENDING only) ──> done (see [`cancel`])
-//! Poll n: Generating ── task PENDING/RUNNING ──> Poll n+1 (delayed)
+//! Poll n: Generating ── task PENDING/RUNNING ──> Poll n+1 (delayed: dense near the model's usual
+//!                    finish, sparse before and after, see [`poll_plan`])
 //!                    ── task SUCCEEDED ──claim (lease)──> Transcoding: download, ffmpeg, gifski,
 //!                                                        GIF to the blob store ──> SUCCEEDED
 //!                    ── task FAILED/UNKNOWN ──> FAILED with a user-readable message
@@ -27,6 +28,7 @@
 
 mod cancel;
 mod check;
+pub mod poll_plan;
 pub mod settings;
 mod steps;
 

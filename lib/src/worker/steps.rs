@@ -583,7 +583,8 @@ async fn next_poll(state: &AppState, worker: &Worker, job: Job, seq: u32) -> Res
         job_id: job.id.clone(),
         seq: seq + 1,
     };
-    enqueue(state.queue.as_ref(), &msg, worker.settings.poll_interval).await?;
+    let delay = super::poll_plan::delay(state, worker, &job).await;
+    enqueue(state.queue.as_ref(), &msg, delay).await?;
     Ok(())
 }
 
