@@ -420,6 +420,8 @@ def main() -> int:
             # The layer's ffmpeg, as on Lambda (/opt/bin on PATH); DashScope is never reached by
             # the batch below, but the transcoder refuses to start without a key.
             env["PATH"] = f"{args.ffmpeg_dir}:{env['PATH']}"
+            # The layer's caption font beside its bin (as /opt/share/emo/caption.otf on Lambda).
+            env["EMO_CAPTION_FONT"] = str(args.ffmpeg_dir.parent / "share" / "emo" / "caption.otf")
             env["DASHSCOPE_API_KEY_SECRET_ID"] = dashscope_arn
             env["DASHSCOPE_BASE_URL"] = "http://127.0.0.1:9/api/v1"
         return env

@@ -40,7 +40,7 @@ CARGO_TARGET_DIR="$cache/target" cargo build --quiet --release --locked \
 command -v taskset >/dev/null 2>&1 || { echo "taskset (util-linux) is missing" >&2; exit 1; }
 taskset -c 0 "$cache/target/release/argon2-time" 20 >"$cache/argon2.json"
 
-# The transcoder checks its ffmpeg at start: give it the layer's (x86_64 here).
+# The transcoder checks its ffmpeg and caption font at start: give it the layer's (x86_64 here).
 bash infra/ffmpeg-layer.sh x86_64 >/dev/null
 
 eval "$(bash infra/emulator.sh start)"
