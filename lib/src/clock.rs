@@ -1,5 +1,6 @@
 //! Wall-clock time in whole seconds since the Unix epoch (and, to order what one process makes,
-//! in microseconds), with a test-only way to move it forward.
+//! in microseconds), with a test-only way to move it forward; and a time as China's calendar
+//! shows it ([`china_civil`]), for what Emo writes in Beijing time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -50,9 +51,57 @@ impl Clock {
     }
 }
 
+/// China's offset from UTC (UTC+8, no daylight saving), in seconds.
+pub const CHINA_OFFSET_SECS: u64 = 8 * 3600;
+
+/// A moment as China's calendar and clock show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CivilTime {
+    pub year: i64,
+    pub month: i64,
+    pub day: i64,
+    pub hour: u64,
+    pub minute: u64,
+    pub second: u64,
+}
+
+/// `secs` since the Unix epoch in Beijing time (UTC+8): Howard Hinnant's `civil_from_days`.
+pub fn china_civil(secs: u64) -> CivilTime {
+    let local = secs + CHINA_OFFSET_SECS;
+    let (days, rem) = ((local / 86_400) as i64, local % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    CivilTime {
+        year: yoe + era * 400 + i64::from(month <= 2),
+        month,
+        day,
+        hour: rem / 3600,
+        minute: rem / 60 % 60,
+        second: rem % 60,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn china_time_is_utc_plus_eight_across_a_leap_day() {
+        // 2000-02-28 16:00:00 UTC is 2000-02-29 00:00:00 in Beijing.
+        let t = china_civil(951_753_600);
+        assert_eq!(
+            (t.year, t.month, t.day, t.hour, t.minute),
+            (2000, 2, 29, 0, 0)
+        );
+        let t = china_civil(0);
+        assert_eq!((t.year, t.month, t.day, t.hour), (1970, 1, 1, 8));
+    }
 
     #[test]
     fn microseconds_always_move_forward_and_agree_with_the_seconds() {

@@ -951,23 +951,10 @@ fn checked_seed(seed: Option<u32>) -> Result<Option<u32>, DashScopeError> {
 
 /// `secs` since the Unix epoch as Beijing time (UTC+8), `YYYYMMDDhhmmss`, the task list's format.
 fn beijing_compact(secs: u64) -> String {
-    let local = secs + BEIJING_OFFSET_MS / 1000;
-    let (days, rem) = ((local / 86_400) as i64, local % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let c = crate::clock::china_civil(secs);
     format!(
-        "{year:04}{month:02}{day:02}{:02}{:02}{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
     )
 }
 

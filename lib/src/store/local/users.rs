@@ -20,6 +20,23 @@ pub struct LocalUserStore {
 }
 
 impl LocalUserStore {
+    /// The user whose `column` (`phone` or `openid`, both unique) is `value`.
+    async fn find_where(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let value = value.to_owned();
+        let sql = format!(
+            "SELECT id, phone, password_hash, token_version, created_at, openid, unionid
+             FROM users WHERE {column} = ?1"
+        );
+        Ok(self
+            .db
+            .call(move |conn| Ok(conn.query_row(&sql, [value], read_user).optional()?))
+            .await?)
+    }
+
     pub fn new(db: LocalDb) -> Self {
         Self { db }
     }
@@ -145,37 +162,11 @@ impl UserStore for LocalUserStore {
     }
 
     async fn find_by_phone(&self, phone: &str) -> Result<Option<User>, StoreError> {
-        let phone = phone.to_owned();
-        Ok(self
-            .db
-            .call(move |conn| {
-                Ok(conn
-                    .query_row(
-                        "SELECT id, phone, password_hash, token_version, created_at, openid, unionid
-                         FROM users WHERE phone = ?1",
-                        [phone],
-                        read_user,
-                    )
-                    .optional()?)
-            })
-            .await?)
+        self.find_where("phone", phone).await
     }
 
     async fn find_by_openid(&self, openid: &str) -> Result<Option<User>, StoreError> {
-        let openid = openid.to_owned();
-        Ok(self
-            .db
-            .call(move |conn| {
-                Ok(conn
-                    .query_row(
-                        "SELECT id, phone, password_hash, token_version, created_at, openid, unionid
-                         FROM users WHERE openid = ?1",
-                        [openid],
-                        read_user,
-                    )
-                    .optional()?)
-            })
-            .await?)
+        self.find_where("openid", openid).await
     }
 
     async fn create_bound(
