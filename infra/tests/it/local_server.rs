@@ -455,7 +455,9 @@ async fn a_job_survives_its_worker_being_killed_and_restarted() {
         ("DASHSCOPE_BASE_URL", base.as_str()),
         ("DASHSCOPE_VIDEO_HOSTS", "127.0.0.1"),
         ("EMO_POLL_INTERVAL_SECS", "1"),
-        ("EMO_LEASE_SECS", "10"),
+        // Long enough for a transcode on a busy machine (a step is cut before its lease ends),
+        // short enough that the takeover after a kill comes soon.
+        ("EMO_LEASE_SECS", "20"),
     ];
     let first = start(dir.path(), &env);
     let (token, job_id) = user_with_job(&first, "13600136000", "kill-restart-1").await;
@@ -531,7 +533,9 @@ async fn a_create_cut_by_killing_emo_local_is_settled_after_the_restart(
         ("DASHSCOPE_BASE_URL", base.as_str()),
         ("DASHSCOPE_VIDEO_HOSTS", "127.0.0.1"),
         ("EMO_POLL_INTERVAL_SECS", "1"),
-        ("EMO_LEASE_SECS", "10"),
+        // Long enough for a transcode on a busy machine (a step is cut before its lease ends),
+        // short enough that the takeover after a kill comes soon.
+        ("EMO_LEASE_SECS", "20"),
         ("EMO_JWT_SECRET", "kill-test-secret-kill-test-secret-32"),
     ];
     env.extend(backend_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));

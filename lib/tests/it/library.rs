@@ -220,10 +220,8 @@ async fn another_users_jobs_are_not_theirs_to_list_delete_or_regenerate(mut env:
         );
     }
     // Hers is untouched, and nothing was made for him.
-    assert_eq!(
-        env.query(&alice, &hers).await.1["data"]["status"],
-        "SUCCEEDED"
-    );
+    let (_, hers_now) = env.query(&alice, &hers).await;
+    assert_eq!(hers_now["data"]["status"], "SUCCEEDED", "{hers_now}");
     assert_eq!(all_pages(&env, &alice, 20, "").await.concat(), [hers]);
     assert_eq!(env.standin.tasks_created(), 1);
 }
