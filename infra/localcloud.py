@@ -169,6 +169,11 @@ def main():
     for name, res in template["Resources"].items():
         if res["Type"] != "AWS::Serverless::Function":
             continue
+        if name not in physical:
+            # A function under a condition that is false here (WeChatEventsFunction without a
+            # WeChat AppID): not deployed, so it has no routes either.
+            log(f"{name} is not in the stack (its condition {res.get('Condition')} is false)")
+            continue
         arn = lam.get_function(FunctionName=physical[name])["Configuration"]["FunctionArn"]
         for event in res["Properties"].get("Events", {}).values():
             if event["Type"] != "HttpApi":
@@ -197,7 +202,7 @@ def main():
         log(f"job queue visibility timeout set to {args.visibility} s for the test")
     outputs["ApiBase"] = f"{endpoint}/_aws/execute-api/{api_id}/$default"
     outputs["Functions"] = {name: physical[name] for name, res in template["Resources"].items()
-                            if res["Type"] == "AWS::Serverless::Function"}
+                            if res["Type"] == "AWS::Serverless::Function" and name in physical}
     print(json.dumps(outputs))
 
 
