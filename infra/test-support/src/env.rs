@@ -35,8 +35,14 @@ pub async fn state(vars: &[(&str, &str)]) -> AppState {
 /// The variables of fresh tables, a bucket and a queue in the emulator, with the aws backend;
 /// `None` (a skip) when no emulator is configured outside CI.
 async fn aws_vars() -> Option<Vec<(String, String)>> {
+    aws_backend_vars("emo", Duration::from_secs(30)).await
+}
+
+/// As the job envs' aws backend: fresh resources named from `prefix`, the queue's messages
+/// coming back after `visibility`; `None` (a skip) when no emulator is configured outside CI.
+pub async fn aws_backend_vars(prefix: &str, visibility: Duration) -> Option<Vec<(String, String)>> {
     let conf = emulator().await?;
-    let resources = emo::store::aws::provision(&conf, &unique("emo"), Duration::from_secs(30))
+    let resources = emo::store::aws::provision(&conf, &unique(prefix), visibility)
         .await
         .unwrap();
     let mut vars: Vec<(String, String)> = resources
@@ -175,6 +181,19 @@ impl JobEnv {
 
     pub async fn call(&self, req: Request) -> (u16, Value) {
         call(&self.state, req).await
+    }
+
+    /// The jobs stored for the user of `phone` (at most ten): what a refused create must not
+    /// have left.
+    pub async fn jobs_of(&self, phone: &str) -> Vec<emo::job::Job> {
+        let user = self
+            .state
+            .users
+            .find_by_phone(phone)
+            .await
+            .unwrap()
+            .expect("a registered user");
+        self.state.jobs.list_for_user(user.id, 0, 10).await.unwrap()
     }
 
     /// Registers and logs in a user; returns the token.

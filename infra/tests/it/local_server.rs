@@ -493,22 +493,11 @@ async fn a_create_cut_by_killing_emo_local_is_settled_after_the_restart_with_one
 
 #[tokio::test]
 async fn on_aws_a_create_cut_by_killing_emo_local_is_settled_after_the_restart_with_one_task() {
-    let Some(conf) = emo_test_support::emulator().await else {
+    let Some(mut vars) =
+        emo_test_support::env::aws_backend_vars("emo-kill", Duration::from_secs(10)).await
+    else {
         return;
     };
-    let resources = emo::store::aws::provision(
-        &conf,
-        &emo_test_support::unique("emo-kill"),
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
-    let mut vars: Vec<(String, String)> = resources
-        .env()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    vars.push(("EMO_BACKEND".into(), "aws".into()));
     // The emulator's endpoint and credentials, which `start` would otherwise clear.
     for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("AWS_")) {
         vars.push((k, v));

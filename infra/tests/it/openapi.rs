@@ -632,6 +632,8 @@ async fn every_answer_of_the_library_routes_is_as_openapi_yaml_documents() {
     let regenerate_url = |id: &str| server.url(&format!("/api/v1/video/regenerate/{id}"));
     let delete_url = |id: &str| server.url(&format!("/api/v1/video/{id}"));
     let list = |query: String, who: &str| http.get(list_url(&query)).bearer_auth(who).send();
+    let regenerate = |id: &str, who: &str| http.post(regenerate_url(id)).bearer_auth(who).send();
+    let delete = |id: &str, who: &str| http.delete(delete_url(id)).bearer_auth(who).send();
 
     // Without a token, or with a bad one.
     let r = http.get(list_url("")).send().await.unwrap();
@@ -644,10 +646,7 @@ async fn every_answer_of_the_library_routes_is_as_openapi_yaml_documents() {
         .unwrap();
     assert_eq!(r.status(), 401);
     check(&spec, REGENERATE, "post", r).await;
-    let r = http
-        .delete(delete_url("job_3f9c0e5d2b7a41c8e6d09a12"))
-        .bearer_auth("not.a.jwt")
-        .send()
+    let r = delete("job_3f9c0e5d2b7a41c8e6d09a12", "not.a.jwt")
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
@@ -706,12 +705,7 @@ async fn every_answer_of_the_library_routes_is_as_openapi_yaml_documents() {
     assert_eq!(theirs["data"]["jobs"], json!([]));
 
     // Regenerate: in progress (409); ended; its photo gone (410); over the allowance (429).
-    let r = http
-        .post(regenerate_url(slow))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = regenerate(slow, &token).await.unwrap();
     assert_eq!(r.status(), 409);
     check(&spec, REGENERATE, "post", r).await;
     for id in [text, photo] {
@@ -738,28 +732,13 @@ async fn every_answer_of_the_library_routes_is_as_openapi_yaml_documents() {
         );
     }
     std::fs::remove_file(dir.path().join(format!("blobs/inputs/{photo}.png"))).unwrap();
-    let r = http
-        .post(regenerate_url(photo))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = regenerate(photo, &token).await.unwrap();
     assert_eq!(r.status(), 410);
     check(&spec, REGENERATE, "post", r).await;
-    let r = http
-        .post(regenerate_url(text))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = regenerate(text, &token).await.unwrap();
     assert_eq!(r.status(), 200);
     check(&spec, REGENERATE, "post", r).await;
-    let r = http
-        .post(regenerate_url(text))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = regenerate(text, &token).await.unwrap();
     assert_eq!(r.status(), 429);
     check(&spec, REGENERATE, "post", r).await;
 
@@ -770,30 +749,15 @@ async fn every_answer_of_the_library_routes_is_as_openapi_yaml_documents() {
         ("nonsense", &token),
         ("list", &token),
     ] {
-        let r = http
-            .post(regenerate_url(id))
-            .bearer_auth(who)
-            .send()
-            .await
-            .unwrap();
+        let r = regenerate(id, who).await.unwrap();
         assert_eq!(r.status(), 404, "{id}");
         check(&spec, REGENERATE, "post", r).await;
-        let r = http
-            .delete(delete_url(id))
-            .bearer_auth(who)
-            .send()
-            .await
-            .unwrap();
+        let r = delete(id, who).await.unwrap();
         assert_eq!(r.status(), 404, "{id}");
         check(&spec, DELETE, "delete", r).await;
     }
     for id in [slow, text, photo] {
-        let r = http
-            .delete(delete_url(id))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let r = delete(id, &token).await.unwrap();
         assert_eq!(r.status(), 200, "{id}");
         check(&spec, DELETE, "delete", r).await;
     }
@@ -820,24 +784,8 @@ async fn every_answer_of_the_library_routes_is_as_openapi_yaml_documents() {
     db.execute_batch("DROP TABLE jobs;").unwrap();
     let answers = [
         (LIST, "get", list(String::new(), &token).await.unwrap()),
-        (
-            REGENERATE,
-            "post",
-            http.post(regenerate_url(text))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap(),
-        ),
-        (
-            DELETE,
-            "delete",
-            http.delete(delete_url(text))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap(),
-        ),
+        (REGENERATE, "post", regenerate(text, &token).await.unwrap()),
+        (DELETE, "delete", delete(text, &token).await.unwrap()),
     ];
     for (template, method, r) in answers {
         assert_eq!(r.status(), 500, "{method} {template}");

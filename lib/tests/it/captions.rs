@@ -48,14 +48,7 @@ async fn bad_captions_are_refused_before_anything_is_stored(env: JobEnv) {
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].as_str().unwrap().contains("caption_position"));
 
-    let user = env
-        .state
-        .users
-        .find_by_phone("13900001313")
-        .await
-        .unwrap()
-        .unwrap();
-    let jobs = env.state.jobs.list_for_user(user.id, 0, 10).await.unwrap();
+    let jobs = env.jobs_of("13900001313").await;
     assert!(jobs.is_empty(), "{jobs:?}");
     let left = env
         .state

@@ -185,21 +185,7 @@ async fn bad_input_is_refused_and_leaves_nothing_behind(env: JobEnv) {
         .unwrap();
     assert_eq!(env.call(raw).await.0, 400);
 
-    let user = env
-        .state
-        .users
-        .find_by_phone("13800007777")
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        env.state
-            .jobs
-            .list_for_user(user.id, 0, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(env.jobs_of("13800007777").await.is_empty());
     let left = env
         .state
         .queue

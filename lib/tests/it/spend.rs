@@ -186,20 +186,8 @@ async fn the_services_daily_bound_refuses_every_user_and_stores_nothing(env: Job
         body["error"].as_str().is_some_and(|m| !m.is_empty()),
         "{body}"
     );
-    let user = env
-        .state
-        .users
-        .find_by_phone("13700000011")
-        .await
-        .unwrap()
-        .unwrap();
     assert!(
-        env.state
-            .jobs
-            .list_for_user(user.id, 0, 10)
-            .await
-            .unwrap()
-            .is_empty(),
+        env.jobs_of("13700000011").await.is_empty(),
         "nothing stored for a refused create"
     );
 }

@@ -60,20 +60,8 @@ async fn an_image_whose_data_uri_would_pass_dashscopes_cap_is_refused_at_upload(
         "the upload is not echoed: {message}"
     );
 
-    let user = env
-        .state
-        .users
-        .find_by_phone("13800008888")
-        .await
-        .unwrap()
-        .unwrap();
     assert!(
-        env.state
-            .jobs
-            .list_for_user(user.id, 0, 10)
-            .await
-            .unwrap()
-            .is_empty(),
+        env.jobs_of("13800008888").await.is_empty(),
         "no job was made"
     );
     assert_eq!(env.standin.tasks_created(), 0);
