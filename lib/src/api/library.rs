@@ -41,57 +41,23 @@ struct Listed<'a> {
     words: Words<'a>,
 }
 
-/// What the user wrote for a job.
-#[derive(Serialize)]
-struct Words<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prompt: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    negative_prompt: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    role: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    source: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    action: Option<&'a str>,
-}
+/// What the user wrote for a job ([`JobRequest::texts`]), one field per text.
+struct Words<'a>(Vec<(&'static str, &'a str)>);
 
 impl<'a> Words<'a> {
     fn of(request: &'a JobRequest) -> Self {
-        let none = Words {
-            prompt: None,
-            negative_prompt: None,
-            role: None,
-            source: None,
-            action: None,
-        };
-        match request {
-            JobRequest::TextToVideo {
-                prompt,
-                negative_prompt,
-                ..
-            }
-            | JobRequest::ImageToVideo {
-                prompt,
-                negative_prompt,
-                ..
-            } => Words {
-                prompt: Some(prompt),
-                negative_prompt: negative_prompt.as_deref(),
-                ..none
-            },
-            JobRequest::Character {
-                role,
-                source,
-                action,
-                ..
-            } => Words {
-                role: Some(role),
-                source: source.as_deref(),
-                action: Some(action),
-                ..none
-            },
+        Self(request.texts())
+    }
+}
+
+impl Serialize for Words<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (field, text) in &self.0 {
+            map.serialize_entry(field, text)?;
         }
+        map.end()
     }
 }
 

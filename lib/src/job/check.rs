@@ -139,36 +139,7 @@ pub fn texts_of<'a>(
     request: &'a JobRequest,
     caption: Option<&'a Caption>,
 ) -> Vec<(&'static str, &'a str)> {
-    let mut texts = Vec::new();
-    match request {
-        JobRequest::TextToVideo {
-            prompt,
-            negative_prompt,
-            ..
-        }
-        | JobRequest::ImageToVideo {
-            prompt,
-            negative_prompt,
-            ..
-        } => {
-            texts.push(("prompt", prompt.as_str()));
-            if let Some(n) = negative_prompt {
-                texts.push(("negative_prompt", n.as_str()));
-            }
-        }
-        JobRequest::Character {
-            role,
-            source,
-            action,
-            ..
-        } => {
-            texts.push(("role", role.as_str()));
-            if let Some(s) = source {
-                texts.push(("source", s.as_str()));
-            }
-            texts.push(("action", action.as_str()));
-        }
-    }
+    let mut texts = request.texts();
     if let Some(c) = caption {
         texts.push(("caption", c.text.as_str()));
     }

@@ -94,6 +94,42 @@ impl JobRequest {
         }
     }
 
+    /// The texts the user wrote for this job, by form field, in the form's order (absent
+    /// optional ones left out): what the list shows and what WeChat's check reads.
+    pub fn texts(&self) -> Vec<(&'static str, &str)> {
+        let mut texts = Vec::new();
+        match self {
+            JobRequest::TextToVideo {
+                prompt,
+                negative_prompt,
+                ..
+            }
+            | JobRequest::ImageToVideo {
+                prompt,
+                negative_prompt,
+                ..
+            } => {
+                texts.push(("prompt", prompt.as_str()));
+                if let Some(n) = negative_prompt {
+                    texts.push(("negative_prompt", n.as_str()));
+                }
+            }
+            JobRequest::Character {
+                role,
+                source,
+                action,
+                ..
+            } => {
+                texts.push(("role", role.as_str()));
+                if let Some(s) = source {
+                    texts.push(("source", s.as_str()));
+                }
+                texts.push(("action", action.as_str()));
+            }
+        }
+        texts
+    }
+
     /// The job's `type` as the list shows it: the create's `type`, or `character` for
     /// `create_with_prompt`.
     pub fn type_name(&self) -> &'static str {
