@@ -9,7 +9,7 @@
 #
 # Output: ${EMO_FONT_DIR:-~/.cache/emo/fonts}/emo-caption.otf (never committed). Installs
 # fonts-noto-cjk (about 56 MB download) and fontTools (a venv under ~/.cache/emo) if missing,
-# and builds emo-gif (debug) to ask it for the charset.
+# and builds emo-gif (debug) to ask it for the charset, or runs the one in EMO_BIN_DIR if set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . infra/scripts/lib.sh
@@ -28,7 +28,11 @@ fi
 
 # The charset from emo: the one definition of what a caption may hold.
 mkdir -p "$out_dir"
-charset="$(cargo run --quiet --locked -p emo-infra --bin emo-gif -- --caption-charset)"
+if [ -n "${EMO_BIN_DIR:-}" ]; then
+  charset="$("$EMO_BIN_DIR/emo-gif" --caption-charset)"
+else
+  charset="$(cargo run --quiet --locked -p emo-infra --bin emo-gif -- --caption-charset)"
+fi
 want="fonttools=$FONTTOOLS_VERSION noto=$installed charset=$(printf '%s' "$charset" | sha256sum | cut -c1-16)"
 if [ -f "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$want" ]; then
   echo "$out"

@@ -2,7 +2,7 @@
 here as the Lambdas' bootstraps: the "local cloud run" (see the README).
 
     eval "$(bash infra/emulator.sh start)"
-    cargo build --workspace --bins
+    cargo build --workspace --all-targets
     "$EMO_EMULATOR_PYTHON" infra/localcloud.py --stack emo --param DashScopeBaseUrl=http://... \
         --dashscope-key sk-anything
 
@@ -122,7 +122,7 @@ def main():
         binary = res["Metadata"]["BuildProperties"]["Binary"]
         path = os.path.join(args.bins, binary)
         if not os.path.exists(path):
-            sys.exit(f"localcloud: {path} is missing; build it with `cargo build --workspace --bins`")
+            sys.exit(f"localcloud: {path} is missing; build it with `cargo build --workspace --all-targets`")
         key = f"{binary}.zip"
         s3.put_object(Bucket=artifacts, Key=key, Body=bootstrap_zip(path))
         res["Properties"]["CodeUri"] = {"Bucket": artifacts, "Key": key}

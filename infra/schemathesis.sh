@@ -3,7 +3,8 @@
 # documented, every body and content type as the schema says. Exits non-zero when it finds a
 # problem. Bounded: a few dozen cases per operation and a time budget per run (about 2 minutes in
 # all on 2 cores). Needs ffmpeg (infra/ensure-ffmpeg.sh) and the caption font (EMO_CAPTION_FONT,
-# made by infra/ensure-font.sh if unset) for emo-local's worker.
+# made by infra/ensure-font.sh if unset) for emo-local's worker. Builds emo-local (debug), or runs
+# the one in EMO_BIN_DIR if set (infra/test.sh builds the workspace once and sets it).
 #
 # Usage: bash infra/schemathesis.sh [extra schemathesis run options]
 set -euo pipefail
@@ -11,12 +12,16 @@ set -euo pipefail
 cd "$EMO_ROOT"
 
 st_bin=$(pytool schemathesis)
-cargo build --locked --quiet -p emo-infra --bin emo-local
+if [ -n "${EMO_BIN_DIR:-}" ]; then
+  emo_local="$EMO_BIN_DIR/emo-local"
+else
+  cargo build --locked --quiet -p emo-infra --bin emo-local
+  emo_local="${CARGO_TARGET_DIR:-target}/debug/emo-local"
+fi
 if [ -z "${EMO_CAPTION_FONT:-}" ]; then
   EMO_CAPTION_FONT="$(bash infra/ensure-font.sh)"
   export EMO_CAPTION_FONT
 fi
-emo_local="${CARGO_TARGET_DIR:-target}/debug/emo-local"
 
 work=$(mktemp -d)
 pid=""

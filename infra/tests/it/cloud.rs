@@ -28,7 +28,7 @@ fn prerequisites() -> Option<(String, PathBuf)> {
     let bins = target.join("debug");
     assert!(
         bins.join("transcoder").exists(),
-        "the function binaries are missing from {}: `cargo build --workspace --bins` (infra/test.sh does)",
+        "the function binaries are missing from {}: `cargo build --workspace --all-targets` (infra/test.sh does)",
         bins.display()
     );
     Some((python, bins))
