@@ -45,12 +45,13 @@ pub(super) async fn media_check(
         }
         Some(CheckOutcome::Risky) => {
             tracing::info!("WeChat found the photo risky; the job ends");
-            let input = job.clone();
-            fail(state, job, MSG_IMAGE_REFUSED, Blame::User).await?;
-            lifecycle::remove_input(state, &input).await;
-            if let Err(e) = state.blobs.delete(&check_copy_key(&input)).await {
+            // The photo goes before the job ends, so a FAILED job never still holds a refused
+            // photo (and a retry of this step, after a failed write, finds nothing to remove).
+            lifecycle::remove_input(state, &job).await;
+            if let Err(e) = state.blobs.delete(&check_copy_key(&job)).await {
                 tracing::warn!(error = %anyhow::Error::from(e), "could not remove the photo's check copy");
             }
+            fail(state, job, MSG_IMAGE_REFUSED, Blame::User).await?;
             return Ok(None);
         }
         Some(CheckOutcome::Unchecked { errcode }) => {

@@ -146,6 +146,20 @@ async fn photo_job(env: &WeChatEnv, code: &str, png: Vec<u8>) -> (JobId, String)
     (id, key)
 }
 
+/// The ready messages sent, once the first has arrived (the worker sends it after the job's
+/// terminal write, so it may come a little after the job is seen ended), plus a second's grace
+/// for a duplicate to show.
+async fn ready_messages(env: &WeChatEnv) -> Vec<emo_wechat_standin::SentMessage> {
+    for _ in 0..600 {
+        if !env.wechat.messages().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    env.wechat.messages()
+}
+
 /// Waits for the job to end; returns it and the stages seen.
 async fn ended(env: &WeChatEnv, id: &JobId) -> (Job, Vec<Stage>) {
     let mut stages = Vec::new();
@@ -175,8 +189,7 @@ async fn a_risky_photo_ends_failed_with_no_task_and_one_ready_message(mut env: W
         None,
         "photo removed"
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let messages = env.wechat.messages();
+    let messages = ready_messages(&env).await;
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0].template_id, TEMPLATE);
     assert_eq!(
@@ -211,8 +224,7 @@ async fn a_lost_push_is_checked_again_and_the_photo_becomes_a_sticker(mut env: W
         .await;
     assert_eq!(status, 200);
     emo_test_support::sticker::assert_sticker(&gif);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let messages = env.wechat.messages();
+    let messages = ready_messages(&env).await;
     assert_eq!(messages.len(), 1, "one ready message: {messages:?}");
     assert_eq!(messages[0].data["phrase2"]["value"], "已完成");
     assert!(
