@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body as AxumBody;
 use axum::extract::{ConnectInfo, Request, State};
@@ -115,8 +115,9 @@ impl LocalStandins {
 
 /// `emo-local`'s state ([`emo::Role::Local`]) from the environment. With no DashScope key, starts
 /// the offline stand-in and points the worker at it (with a 1 s poll interval unless one is set,
-/// so a sticker appears within seconds). With no `WECHAT_APPID`, starts the offline WeChat
-/// stand-in and points the client at it, with `WECHAT_TOKEN` (or the stand-in's default) as the
+/// so a sticker appears within seconds; its tasks take `EMO_STANDIN_TASK_SECS`, read by
+/// `standin_timeline`). With no `WECHAT_APPID`, starts the offline WeChat stand-in and points
+/// the client at it, with `WECHAT_TOKEN` (or the stand-in's default) as the
 /// push token of both; [`LocalStandins::serving_at`] then gives it the push URL. The stand-ins
 /// live as long as the returned handles.
 pub async fn local_state() -> anyhow::Result<(AppState, LocalStandins)> {
@@ -124,10 +125,17 @@ pub async fn local_state() -> anyhow::Result<(AppState, LocalStandins)> {
     let mut standins = LocalStandins::default();
     let mut vars: Vec<(&'static str, String)> = Vec::new();
     if env("DASHSCOPE_API_KEY").is_none() && env("DASHSCOPE_API_KEY_SECRET_ID").is_none() {
-        let config = emo_standin::StandinConfig {
+        let mut config = emo_standin::StandinConfig {
             ffmpeg: env("EMO_FFMPEG").unwrap_or_else(|| "ffmpeg".into()).into(),
             ..Default::default()
         };
+        if let Some(v) = env("EMO_STANDIN_TASK_SECS") {
+            (
+                config.pending_for,
+                config.running_for,
+                config.running_spread,
+            ) = standin_timeline(&v)?;
+        }
         let handle = emo_standin::Standin::start(config).await?;
         let base_url = handle.base_url();
         tracing::warn!(
@@ -168,6 +176,36 @@ pub async fn local_state() -> anyhow::Result<(AppState, LocalStandins)> {
     };
     let state = AppState::from_lookup(emo::Role::Local, &lookup).await?;
     Ok((state, standins))
+}
+
+/// `EMO_STANDIN_TASK_SECS`, `MIN` or `MIN-MAX` seconds (decimals allowed, at most an hour): how
+/// long each stand-in task takes from its create to SUCCEEDED, as the stand-in's `pending_for`,
+/// `running_for` and `running_spread` (PENDING for the first half second, or all of `MIN` if
+/// shorter; tasks spread evenly between `MIN` and `MAX`).
+fn standin_timeline(v: &str) -> anyhow::Result<(Duration, Duration, Duration)> {
+    let bad = || {
+        anyhow::anyhow!(
+            "setting EMO_STANDIN_TASK_SECS: {v:?} is not seconds like 2 or 20-90 \
+             (MIN up to MAX, at most 3600)"
+        )
+    };
+    let secs = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| (0.0..=3600.0).contains(x))
+            .map(Duration::from_secs_f64)
+            .ok_or_else(bad)
+    };
+    let (min, max) = match v.split_once('-') {
+        Some((a, b)) => (secs(a)?, secs(b)?),
+        None => (secs(v)?, secs(v)?),
+    };
+    if max < min {
+        return Err(bad());
+    }
+    let pending = min.min(Duration::from_millis(500));
+    Ok((pending, min - pending, max - min))
 }
 
 /// Starts a WeChat stand-in signing its pushes with `push_token` (or its default), and the
@@ -213,5 +251,38 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn a_stand_in_timeline_is_min_to_max_seconds() {
+        assert_eq!(
+            standin_timeline("20-90").unwrap(),
+            (ms(500), ms(19_500), ms(70_000))
+        );
+        assert_eq!(
+            standin_timeline(" 2.5 - 4 ").unwrap(),
+            (ms(500), ms(2_000), ms(1_500))
+        );
+        // One number: every task takes that long.
+        assert_eq!(standin_timeline("2").unwrap(), (ms(500), ms(1_500), ms(0)));
+        // Shorter than the usual pending half second: all of it pending.
+        assert_eq!(standin_timeline("0.2").unwrap(), (ms(200), ms(0), ms(0)));
+    }
+
+    #[test]
+    fn a_malformed_stand_in_timeline_is_refused_naming_the_setting() {
+        for v in ["", "x", "90-20", "-5", "1-2-3", "20-", "3601", "NaN"] {
+            let e = standin_timeline(v).expect_err(v).to_string();
+            assert!(e.contains("EMO_STANDIN_TASK_SECS"), "{v}: {e}");
+        }
     }
 }

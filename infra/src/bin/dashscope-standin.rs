@@ -1,8 +1,9 @@
 //! `dashscope-standin`: the offline DashScope stand-in on its own, for trying the client, the
 //! worker or curl by hand. Point `base_url` at the address it prints.
 //!
-//! `STANDIN_ADDR` (default `127.0.0.1:8700`) is where it listens; `STANDIN_PENDING_MS` and
-//! `STANDIN_RUNNING_MS` (defaults 500 and 1500) set each task's timeline; `STANDIN_FFMPEG`
+//! `STANDIN_ADDR` (default `127.0.0.1:8700`) is where it listens; `STANDIN_PENDING_MS`,
+//! `STANDIN_RUNNING_MS` and `STANDIN_RUNNING_SPREAD_MS` (defaults 500, 1500 and 0) set each
+//! task's timeline (`StandinConfig`'s fields of those names); `STANDIN_FFMPEG`
 //! (default `ffmpeg`) names the ffmpeg binary. Prompt markers such as `[standin:fail]` are listed
 //! in `emo_standin`.
 
@@ -27,6 +28,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(ms) = millis("STANDIN_RUNNING_MS")? {
         config.running_for = ms;
+    }
+    if let Some(ms) = millis("STANDIN_RUNNING_SPREAD_MS")? {
+        config.running_spread = ms;
     }
     if let Ok(ffmpeg) = std::env::var("STANDIN_FFMPEG")
         && !ffmpeg.is_empty()

@@ -4,8 +4,9 @@
 //! `EMO_ADDR` (default `127.0.0.1:3000`) is where it listens and `EMO_WORKERS` (default 2) how many
 //! messages the worker handles at once; every other setting is the Lambdas' (see the README), with
 //! `EMO_DATA_DIR` (default `./.emo`) holding the local database, blobs and JWT key. Without
-//! `DASHSCOPE_API_KEY` it starts the offline DashScope stand-in, without `WECHAT_APPID` the offline
-//! WeChat stand-in (pushing to emo-local's own events route), and says so.
+//! `DASHSCOPE_API_KEY` it starts the offline DashScope stand-in (its tasks taking
+//! `EMO_STANDIN_TASK_SECS`, about 2 s by default), without `WECHAT_APPID` the offline WeChat
+//! stand-in (pushing to emo-local's own events route), and says so.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

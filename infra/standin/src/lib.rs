@@ -7,9 +7,10 @@
 //!   image-to-video task; needs `Authorization: Bearer …` (401 `InvalidApiKey`) and
 //!   `X-DashScope-Async: enable` (403 `AccessDenied`); validates model, `size` (t2v),
 //!   `resolution` and `img_url` (i2v), `duration` (400 `InvalidParameter`).
-//! - `GET /tasks/{task_id}`: `PENDING` for `pending_for`, `RUNNING` for `running_for` (and
-//!   until the video is rendered), then `SUCCEEDED` with a `video_url`, or `FAILED` with `code`
-//!   and `message`; unknown ids answer `UNKNOWN`, as DashScope does.
+//! - `GET /tasks/{task_id}`: `PENDING` for `pending_for`, `RUNNING` for `running_for` plus the
+//!   task's share of `running_spread` (and until the video is rendered), then `SUCCEEDED` with a
+//!   `video_url` and the `end_time` it became so, or `FAILED` with `code` and `message`; unknown
+//!   ids answer `UNKNOWN`, as DashScope does.
 //! - `GET /tasks/` (or `/tasks`) `?start_time=&end_time=&model_name=&status=&page_no=&page_size=`:
 //!   the task list of the asynchronous task management API, `{"total", "data": [{"task_id",
 //!   "model_name", "gmt_create", "start_time", "end_time", "status", "request_id", "api_key_id",
@@ -117,6 +118,11 @@ pub struct StandinConfig {
     pub pending_for: Duration,
     /// How long it then answers `RUNNING` (longer if its video is still rendering).
     pub running_for: Duration,
+    /// Up to how much longer than `running_for` a task runs: the `n`th task made runs
+    /// `running_for + running_spread × frac(n × φ)` (the golden-ratio sequence), so durations
+    /// differ from task to task, spread evenly over the range, and are the same in every run.
+    /// Zero (the default): every task runs `running_for`.
+    pub running_spread: Duration,
     /// The ffmpeg binary: a name looked up on `PATH`, or a path.
     pub ffmpeg: PathBuf,
     /// Where rendered videos are cached; `None` means `$TMPDIR/emo-dashscope-standin`.
@@ -130,6 +136,7 @@ impl Default for StandinConfig {
         Self {
             pending_for: Duration::from_millis(500),
             running_for: Duration::from_millis(1500),
+            running_spread: Duration::ZERO,
             ffmpeg: PathBuf::from("ffmpeg"),
             cache_dir: None,
             api_key: None,

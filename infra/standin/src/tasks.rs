@@ -1,5 +1,6 @@
 //! A video task along its timeline: created (after the key, the markers and the request's rules),
-//! `PENDING` for `pending_for`, `RUNNING` for `running_for` and until its video is rendered, then
+//! `PENDING` for `pending_for`, `RUNNING` for `running_for` plus its share of `running_spread`
+//! ([`spread_share`]) and until its video is rendered, then
 //! `SUCCEEDED` with a video URL or `FAILED`; forgotten after a day; timestamps in Beijing time.
 //! Also the faults that concern one task's create or queries: a create refused before any task
 //! (`[standin:429-storm]`), a create that made its task and then fails or hangs
@@ -30,6 +31,13 @@ pub(crate) const STORM_REFUSALS: u32 = 3;
 pub(crate) const ODD_QUERIES: u32 = 3;
 /// `[standin:hang-create]`: how long the create's answer is held at most.
 const HANG_CREATE_FOR: Duration = Duration::from_secs(600);
+
+/// The share of `running_spread` that the `n`th task made (from 0) runs beyond `running_for`:
+/// `frac(n × φ)`, in `[0, 1)`, evenly spread over any run of consecutive tasks.
+pub(crate) fn spread_share(n: usize) -> f64 {
+    const PHI: f64 = 0.618_033_988_749_894_9;
+    (n as f64 * PHI).fract()
+}
 
 pub(crate) struct Task {
     pub(crate) model: String,
@@ -222,7 +230,12 @@ pub(crate) async fn create_video(
             created: now,
             submitted_at: SystemTime::now(),
             pending_for: shared.config.pending_for * slow,
-            running_for: shared.config.running_for * slow,
+            running_for: (shared.config.running_for
+                + shared
+                    .config
+                    .running_spread
+                    .mul_f64(spread_share(state.tasks_created)))
+                * slow,
             outcome,
             usage,
             signature: signature(),
@@ -373,6 +386,26 @@ fn beijing_time(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spread_shares_differ_stay_in_range_and_cover_it_evenly() {
+        let shares: Vec<f64> = (0..20).map(spread_share).collect();
+        assert!(shares.iter().all(|s| (0.0..1.0).contains(s)), "{shares:?}");
+        // Every tenth of the range holds one to three of 20 consecutive tasks (two on average).
+        for decile in 0..10 {
+            let lo = f64::from(decile) / 10.0;
+            let n = shares
+                .iter()
+                .filter(|s| (lo..lo + 0.1).contains(*s))
+                .count();
+            assert!((1..=3).contains(&n), "decile {decile}: {n} of {shares:?}");
+        }
+        let mut sorted = shares.clone();
+        sorted.sort_by(f64::total_cmp);
+        assert!(sorted.windows(2).all(|w| w[1] - w[0] > 0.01), "{sorted:?}");
+        // The same for every stand-in.
+        assert_eq!(spread_share(7), (7.0 * 0.618_033_988_749_894_9f64).fract());
+    }
 
     #[test]
     fn timestamps_are_beijing_time() {
