@@ -6,7 +6,8 @@
 
 use super::decode::{Content, Frames};
 use super::encode::encode;
-use super::{GifError, GifSettings, Sticker};
+use super::global;
+use super::{GifError, GifSettings, Method, Sticker};
 
 /// The first full encode aims at this share of the budget: the trial's estimate of a full
 /// encode's bytes has a spread of about 6% (one standard deviation, in log bytes, over the
@@ -207,11 +208,13 @@ pub(super) fn fit_budget(video: &Frames, settings: &GifSettings) -> Result<Stick
         let picks = trial_picks(count);
         let mut trials: Vec<Point> = Vec::new();
         let mut quality = clamp(model.quality_for(target, count));
+        let mut last = (Vec::new(), 0.0);
         while trials.len() < 2 {
             let trial = encode(video, &picks, quality)?;
             trial_frames += picks.len();
             let estimate =
                 trial.len().max(1) as f64 * TRIAL_SCALE * count as f64 / picks.len() as f64;
+            last = (trial.clone(), estimate);
             tracing::debug!(
                 quality,
                 frames = picks.len(),
@@ -232,6 +235,9 @@ pub(super) fn fit_budget(video: &Frames, settings: &GifSettings) -> Result<Stick
                 break;
             }
             quality = next;
+        }
+        if let Some(sticker) = global_if_better(video, settings, &picks, &last, trial_frames)? {
+            return Ok(sticker);
         }
     }
     let found = search(settings, video.fps, model, frames_at, |quality, fps| {
@@ -255,7 +261,66 @@ pub(super) fn fit_budget(video: &Frames, settings: &GifSettings) -> Result<Stick
         fps: found.fps,
         passes: found.passes,
         trial_frames,
+        method: Method::Gifski,
     })
+}
+
+/// The global-palette sticker ([`global`]), when it fits and its error per byte on the trial's
+/// frames is lower than gifski's trial (`gifski`: its GIF and the full encode's estimated bytes).
+/// Error falls roughly as bytes rise, so the two are compared by error × bytes: the gifski trial
+/// was made at the quality expected to fill the budget, the global sticker fills it too, and the
+/// product forgives the few percent by which the two differ.
+fn global_if_better(
+    video: &Frames,
+    settings: &GifSettings,
+    picks: &[usize],
+    gifski: &(Vec<u8>, f64),
+    trial_frames: usize,
+) -> Result<Option<Sticker>, GifError> {
+    let count = video.images.len();
+    let indexed = global::index(video)?;
+    let all = resample(count, video.fps, video.fps);
+    let Some(fitted) = global::fit(&indexed, &all, settings.max_bytes)? else {
+        return Ok(None);
+    };
+    let (w, h) = (video.width as usize, video.height as usize);
+    // Mid-frame times, so a delay rounded a centisecond either way still picks the right frame.
+    let centis = |p: usize| (p as u64 * 100).div_ceil(u64::from(video.fps));
+    let half = 50 / u64::from(video.fps);
+    let times: Vec<u64> = picks
+        .iter()
+        .map(|&p| centis(p) - centis(picks[0]) + half)
+        .collect();
+    let theirs = global::shown_by(&gifski.0, w, h, &times)?;
+    let gifski_error = global::error_of(video, picks, &theirs);
+    let mine: Vec<Vec<u8>> = picks.iter().map(|&p| fitted.shown[p].clone()).collect();
+    let global_error = global::error_of(video, picks, &global::colours(&indexed, &mine));
+    let (ours, gifskis) = (
+        global_error * fitted.gif.len() as f64,
+        gifski_error * gifski.1,
+    );
+    tracing::debug!(
+        global_error,
+        global_bytes = fitted.gif.len(),
+        loss = fitted.loss,
+        gifski_error,
+        gifski_bytes = gifski.1,
+        "GIF encoder choice"
+    );
+    if ours >= gifskis {
+        return Ok(None);
+    }
+    Ok(Some(Sticker {
+        gif: fitted.gif,
+        width: video.width,
+        height: video.height,
+        frames: count,
+        quality: global::quality_of(fitted.loss),
+        fps: video.fps,
+        passes: fitted.passes,
+        trial_frames,
+        method: Method::GlobalPalette,
+    }))
 }
 
 /// The fitting encode [`search`] settled on.

@@ -29,6 +29,8 @@ mod budget;
 pub mod caption;
 mod decode;
 mod encode;
+mod global;
+mod lossy;
 #[cfg(test)]
 mod test_clips;
 pub mod thumbnail;
@@ -124,6 +126,26 @@ pub struct Sticker {
     /// Frames in the trial encode made before the first full one (0 when the clip was too short
     /// to need one).
     pub trial_frames: usize,
+    /// The encoder that made it, chosen per clip on the trial's frames.
+    pub method: Method,
+}
+
+/// The two encoders a sticker can come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// gifski: a palette per frame, error diffusion, gifski's lossy LZW.
+    Gifski,
+    /// One palette for the clip, ordered dithering, gifsicle's lossy LZW.
+    GlobalPalette,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gifski => "gifski",
+            Self::GlobalPalette => "global-palette",
+        }
+    }
 }
 
 /// Why a video did not become a sticker.
