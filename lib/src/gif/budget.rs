@@ -2,7 +2,9 @@
 //! fitted to measured points by [`Model`]), the first quality predicted from the content, the
 //! short trial encode that measures what the clip costs, and [`search`], which encodes until a GIF
 //! fits, correcting from the bytes it measured, and lowers the frame rate ([`resample`]) only once
-//! `min_quality` does not fit.
+//! `min_quality` does not fit. Also the choice between gifski and the global palette
+//! ([`global_if_better`]): each encoder's [`Curve`] of error against bytes on the trial's frames,
+//! compared at the budget.
 
 use super::decode::{Content, Frames};
 use super::encode::encode;
@@ -807,8 +809,10 @@ mod tests {
 
     #[test]
     fn a_gradient_clip_gets_the_global_palette_and_fits() {
+        // Room for the global palette without loss (~140 KB), where gifski's trial still loses
+        // detail; at 120 KB and below the trial measures gifski lower on this clip, and keeps it.
         let settings = GifSettings {
-            max_bytes: 120_000,
+            max_bytes: 200_000,
             ..GifSettings::default()
         };
         let sticker = fit_budget(&gradient_clip(), &settings).unwrap();
