@@ -111,6 +111,7 @@ fn main() -> ExitCode {
     println!("fps: {}", sticker.fps);
     println!("passes: {}", sticker.passes);
     println!("trial_frames: {}", sticker.trial_frames);
+    println!("method: {}", sticker.method.as_str());
     println!("wall_s: {:.3}", wall.as_secs_f64());
     println!("cpu_s: {:.3}", used.cpu_s);
     println!("peak_rss_mb: {:.1}", used.self_peak_mb);

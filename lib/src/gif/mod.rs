@@ -1,5 +1,14 @@
 //! MP4 -> GIF sticker: ffmpeg (through `ffmpeg-sidecar`) decodes, resamples the frame rate and
-//! scales; gifski quantises and encodes; this module owns the byte budget between the two.
+//! scales; one of two encoders quantises and encodes (gifski's per-frame palettes, or one palette
+//! for the clip with ordered dithering and gifsicle's lossy LZW); this module owns the choice and
+//! the byte budget.
+//!
+//! The encoder is chosen per clip from a measurement: the 16-frame trial that prices the clip for
+//! gifski is also encoded with the global palette, each encoder's error on those frames is
+//! interpolated (log error against log bytes, two points each) to the budget's bytes, and the
+//! global palette is kept only when it is clearly lower there; then only the chosen encoder makes
+//! full encodes. The global palette's loss is searched to 95-100% of the budget (its passes only
+//! redo the LZW); gifski's search is below.
 //!
 //! The budget is hit in one full encode most of the time: a quality is predicted from the frame
 //! count, the pixel count and two cheap content measures taken while decoding, a 16-frame trial
@@ -18,7 +27,8 @@
 //! The files: this one holds the settings, the finished [`Sticker`], the errors and the two entry
 //! points, [`mp4_to_gif`] and [`ffmpeg_version`]. `decode` runs ffmpeg and keeps the frames, with
 //! the content measures taken as they arrive; `budget` predicts the quality, makes the trial and
-//! searches for the encode that fits; `encode` hands the chosen frames to gifski; [`thumbnail`]
+//! searches for the encode that fits, and chooses the encoder; `encode` hands the chosen frames to
+//! gifski; `global` is the global-palette encoder and `lossy` its lossy LZW; [`thumbnail`]
 //! makes the sticker's 120 × 120 PNG thumbnail from the finished GIF; [`caption`] draws the
 //! sticker's caption onto the decoded frames, before anything is encoded. `test_clips` (tests only)
 //! makes the MP4s the tests convert and reads back the GIFs they check.
@@ -29,6 +39,8 @@ mod budget;
 pub mod caption;
 mod decode;
 mod encode;
+mod global;
+mod lossy;
 #[cfg(test)]
 mod test_clips;
 pub mod thumbnail;
@@ -124,6 +136,26 @@ pub struct Sticker {
     /// Frames in the trial encode made before the first full one (0 when the clip was too short
     /// to need one).
     pub trial_frames: usize,
+    /// The encoder that made it, chosen per clip on the trial's frames.
+    pub method: Method,
+}
+
+/// The two encoders a sticker can come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// gifski: a palette per frame, error diffusion, gifski's lossy LZW.
+    Gifski,
+    /// One palette for the clip, ordered dithering, gifsicle's lossy LZW.
+    GlobalPalette,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gifski => "gifski",
+            Self::GlobalPalette => "global-palette",
+        }
+    }
 }
 
 /// Why a video did not become a sticker.

@@ -1,0 +1,603 @@
+//! The second encoder: one palette for the whole clip (imagequant over a sample of its frames),
+//! every frame mapped onto it with ordered (Bayer) dithering, each frame after the first stored
+//! as the rectangle that changed with the rest transparent, and gifsicle's lossy LZW ([`lossy`])
+//! as the knob that trades bytes for error. It wins where gifski's per-frame palettes and error
+//! diffusion lose: smooth gradients, footage under one light, flat colours that a fixed pattern
+//! keeps still from frame to frame.
+//!
+//! The palette and the dithered indices ([`Indexed`]) are made once; a pass at another loss only
+//! redoes the diff and the LZW, which is what makes the search over the loss cheap.
+
+use gifski::collector::RGBA8;
+use rgb::RGB8;
+
+use super::GifError;
+use super::decode::Frames;
+use super::lossy;
+
+/// Frames sampled, evenly over the clip, for the palette.
+const PALETTE_SAMPLE: usize = 10;
+/// Colours in the palette; the next index is the transparent one (64 entries, 6-bit LZW codes).
+/// Measured by DSSIM against gifski on the street pan, gradient + cells and rocket zoom clips
+/// (`compare_encoders` in `budget`): 63 colours beat 255 and 127 at equal bytes on all three
+/// (gradient + cells at ~640 KB: 0.00089 against 0.00224 with 255), since the Bayer pattern's
+/// fixed ±8 offsets add noise a dense palette does not need, and fewer indices compress better.
+pub(super) const COLOURS: u32 = 63;
+
+/// ffmpeg's `paletteuse=dither=bayer` at its default `bayer_scale=2`: an 8×8 Bayer matrix with
+/// offsets -8..=7, added to every channel.
+fn bayer(x: usize, y: usize) -> i32 {
+    // The 8×8 ordered matrix, built by bit interleaving of x ^ y and y.
+    let (x, y) = (x & 7, y & 7);
+    let xy = x ^ y;
+    let v = ((xy & 1) << 5)
+        | ((y & 1) << 4)
+        | ((xy & 2) << 2)
+        | ((y & 2) << 1)
+        | ((xy & 4) >> 1)
+        | ((y & 4) >> 2);
+    (v as i32 >> 2) - 8
+}
+
+/// The clip mapped onto one palette.
+pub(super) struct Indexed {
+    pub(super) width: usize,
+    pub(super) height: usize,
+    pub(super) fps: u32,
+    /// `COLOURS` or fewer colours, then the transparent entry (its colour unused).
+    pub(super) palette: Vec<RGB8>,
+    pub(super) frames: Vec<Vec<u8>>,
+}
+
+impl Indexed {
+    fn transparent(&self) -> u8 {
+        (self.palette.len() - 1) as u8
+    }
+}
+
+/// Quantises `video` to one palette of at most `colours` colours (255 at most) and dithers every
+/// frame onto it.
+pub(super) fn index(video: &Frames, colours: u32) -> Result<Indexed, GifError> {
+    let (width, height) = (video.width as usize, video.height as usize);
+    let iq = |e: imagequant::Error| GifError::Internal(format!("imagequant: {e}"));
+    let mut attr = imagequant::new();
+    attr.set_max_colors(colours.clamp(2, COLOURS)).map_err(iq)?;
+    attr.set_speed(5).map_err(iq)?;
+    let mut histogram = imagequant::Histogram::new(&attr);
+    let count = video.images.len();
+    let sample = PALETTE_SAMPLE.min(count);
+    for k in 0..sample {
+        let frame = &video.images[k * count / sample];
+        let mut image = attr
+            .new_image_borrowed(frame.buf(), width, height, 0.0)
+            .map_err(iq)?;
+        histogram.add_image(&attr, &mut image).map_err(iq)?;
+    }
+    let mut result = histogram.quantize(&attr).map_err(iq)?;
+    let mut palette: Vec<RGB8> = result.palette().iter().map(|c| c.rgb()).collect();
+    palette.push(RGB8::new(0, 0, 0));
+    let mut nearest = Nearest::new(&palette[..palette.len() - 1]);
+    let frames = video
+        .images
+        .iter()
+        .map(|image| {
+            image
+                .buf()
+                .iter()
+                .enumerate()
+                .map(|(i, px)| {
+                    let d = bayer(i % width, i / width);
+                    let ch = |c: u8| (i32::from(c) + d).clamp(0, 255) as u8;
+                    nearest.of(ch(px.r), ch(px.g), ch(px.b))
+                })
+                .collect()
+        })
+        .collect();
+    Ok(Indexed {
+        width,
+        height,
+        fps: video.fps,
+        palette,
+        frames,
+    })
+}
+
+/// The nearest palette entry of a colour, cached at 6 bits a channel (the dither's steps are
+/// coarser than the 2-unit error this leaves).
+struct Nearest<'p> {
+    palette: &'p [RGB8],
+    cache: Vec<u16>,
+}
+
+impl<'p> Nearest<'p> {
+    const UNKNOWN: u16 = u16::MAX;
+
+    fn new(palette: &'p [RGB8]) -> Self {
+        Self {
+            palette,
+            cache: vec![Self::UNKNOWN; 1 << 18],
+        }
+    }
+
+    fn of(&mut self, r: u8, g: u8, b: u8) -> u8 {
+        let key = (usize::from(r >> 2) << 12) | (usize::from(g >> 2) << 6) | usize::from(b >> 2);
+        if self.cache[key] == Self::UNKNOWN {
+            let centre = |c: u8| i32::from(c & !3) + 2;
+            let (r, g, b) = (centre(r), centre(g), centre(b));
+            let best = self
+                .palette
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, p)| {
+                    let (dr, dg, db) = (i32::from(p.r) - r, i32::from(p.g) - g, i32::from(p.b) - b);
+                    2 * dr * dr + 4 * dg * dg + 3 * db * db
+                })
+                .map_or(0, |(i, _)| i);
+            self.cache[key] = best as u16;
+        }
+        self.cache[key] as u8
+    }
+}
+
+/// How hard a pass squeezes: gifsicle's loss, and the squared distance under which a changed
+/// pixel is left as the previous frame showed it (transparent).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Squeeze {
+    pub(super) loss: u32,
+}
+
+impl Squeeze {
+    fn keep_below(self) -> u32 {
+        self.loss / 4
+    }
+}
+
+/// A GIF of `indexed`'s frames `picks` at `squeeze`, and the frames it shows (as indices).
+pub(super) fn encode(
+    indexed: &Indexed,
+    picks: &[usize],
+    squeeze: Squeeze,
+) -> Result<(Vec<u8>, Vec<Vec<u8>>), GifError> {
+    let (w, h) = (indexed.width, indexed.height);
+    let transparent = indexed.transparent();
+    let pal = &indexed.palette;
+    let mut table = vec![0u8; pal.len() * 3];
+    for (i, c) in pal.iter().enumerate() {
+        table[i * 3..i * 3 + 3].copy_from_slice(&[c.r, c.g, c.b]);
+    }
+    let gif_error = |e: gif::EncodingError| GifError::Internal(format!("GIF writer: {e}"));
+    let mut out = Vec::new();
+    let mut shown_all = Vec::with_capacity(picks.len());
+    {
+        let mut encoder =
+            gif::Encoder::new(&mut out, w as u16, h as u16, &table).map_err(gif_error)?;
+        encoder
+            .set_repeat(gif::Repeat::Infinite)
+            .map_err(gif_error)?;
+        let mut shown: Vec<u8> = Vec::new();
+        // Frames wait for the next one's time, since a frame that changes nothing extends the
+        // one before it instead of being stored.
+        let mut pending: Option<(gif::Frame<'static>, u64)> = None;
+        let centis = |pick: usize| (pick as u64 * 100).div_ceil(u64::from(indexed.fps));
+        let keep = squeeze.keep_below();
+        for &pick in picks {
+            let target = &indexed.frames[pick];
+            let start = centis(pick);
+            let (frame, changed) = if shown.is_empty() {
+                let (lzw, seen) = lossy::write(
+                    &lossy::Image {
+                        img: target,
+                        transparent: Some(transparent),
+                        pal,
+                    },
+                    squeeze.loss,
+                );
+                shown = seen;
+                (frame_of(lzw, 0, 0, w, h, transparent), true)
+            } else {
+                let same = |i: usize| {
+                    let (a, b) = (pal[usize::from(target[i])], pal[usize::from(shown[i])]);
+                    target[i] == shown[i] || distance(a, b) <= keep
+                };
+                let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+                for y in 0..h {
+                    for x in 0..w {
+                        if !same(y * w + x) {
+                            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+                        }
+                    }
+                }
+                if x0 > x1 {
+                    (frame_of(Vec::new(), 0, 0, 0, 0, transparent), false)
+                } else {
+                    let (rw, rh) = (x1 - x0 + 1, y1 - y0 + 1);
+                    let mut rect = Vec::with_capacity(rw * rh);
+                    for y in y0..=y1 {
+                        for x in x0..=x1 {
+                            let i = y * w + x;
+                            rect.push(if same(i) { transparent } else { target[i] });
+                        }
+                    }
+                    let (lzw, seen) = lossy::write(
+                        &lossy::Image {
+                            img: &rect,
+                            transparent: Some(transparent),
+                            pal,
+                        },
+                        squeeze.loss,
+                    );
+                    for (k, &s) in seen.iter().enumerate() {
+                        if s != transparent {
+                            shown[(y0 + k / rw) * w + x0 + k % rw] = s;
+                        }
+                    }
+                    (frame_of(lzw, x0, y0, rw, rh, transparent), true)
+                }
+            };
+            shown_all.push(shown.clone());
+            if changed {
+                if let Some((mut previous, at)) = pending.take() {
+                    previous.delay = (start - at).max(1) as u16;
+                    encoder
+                        .write_lzw_pre_encoded_frame(&previous)
+                        .map_err(gif_error)?;
+                }
+                pending = Some((frame, start));
+            }
+        }
+        if let Some((mut last, at)) = pending {
+            let end = centis(picks.last().map_or(0, |&p| p + 1));
+            last.delay = (end.saturating_sub(at)).max(1) as u16;
+            encoder
+                .write_lzw_pre_encoded_frame(&last)
+                .map_err(gif_error)?;
+        }
+    }
+    Ok((out, shown_all))
+}
+
+fn frame_of(
+    lzw: Vec<u8>,
+    left: usize,
+    top: usize,
+    width: usize,
+    height: usize,
+    transparent: u8,
+) -> gif::Frame<'static> {
+    gif::Frame {
+        delay: 1,
+        dispose: gif::DisposalMethod::Keep,
+        transparent: Some(transparent),
+        left: left as u16,
+        top: top as u16,
+        width: width as u16,
+        height: height as u16,
+        buffer: lzw.into(),
+        ..gif::Frame::default()
+    }
+}
+
+fn distance(a: RGB8, b: RGB8) -> u32 {
+    let d = |x: u8, y: u8| (i32::from(x) - i32::from(y)).pow(2) as u32;
+    d(a.r, b.r) + d(a.g, b.g) + d(a.b, b.b)
+}
+
+/// The error of shown frames against the source, for comparing encoders at equal bytes: the mean
+/// squared difference of 2×2 averages (so a dither's pattern counts as the eye sees it, mostly
+/// not), luma-weighted.
+pub(super) fn error_of(video: &Frames, picks: &[usize], shown: &[Vec<RGBA8>]) -> f64 {
+    let (w, h) = (video.width as usize, video.height as usize);
+    let mut sum = 0.0;
+    let mut n = 0u64;
+    for (&pick, frame) in picks.iter().zip(shown) {
+        let source = video.images[pick].buf();
+        for y in (0..h.saturating_sub(1)).step_by(2) {
+            for x in (0..w.saturating_sub(1)).step_by(2) {
+                let at = [
+                    y * w + x,
+                    y * w + x + 1,
+                    (y + 1) * w + x,
+                    (y + 1) * w + x + 1,
+                ];
+                let avg = |img: &[RGBA8], c: fn(&RGBA8) -> u8| {
+                    at.iter().map(|&i| f64::from(c(&img[i]))).sum::<f64>() / 4.0
+                };
+                let dr = avg(source, |p| p.r) - avg(frame, |p| p.r);
+                let dg = avg(source, |p| p.g) - avg(frame, |p| p.g);
+                let db = avg(source, |p| p.b) - avg(frame, |p| p.b);
+                sum += 2.0 * dr * dr + 4.0 * dg * dg + 3.0 * db * db;
+                n += 1;
+            }
+        }
+    }
+    if n == 0 { 0.0 } else { sum / n as f64 }
+}
+
+/// Indices as the RGBA frames they show.
+pub(super) fn colours(indexed: &Indexed, shown: &[Vec<u8>]) -> Vec<Vec<RGBA8>> {
+    shown
+        .iter()
+        .map(|f| {
+            f.iter()
+                .map(|&i| {
+                    let c = indexed.palette[usize::from(i)];
+                    RGBA8::new(c.r, c.g, c.b, 255)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The frames a GIF shows at each of `times` (centiseconds from its start), composited (gifski's
+/// frames are rectangles over the previous ones, and it merges identical neighbours).
+pub(super) fn shown_by(
+    gif: &[u8],
+    width: usize,
+    height: usize,
+    times: &[u64],
+) -> Result<Vec<Vec<RGBA8>>, GifError> {
+    let bad = |e: gif::DecodingError| GifError::Internal(format!("reading back a GIF: {e}"));
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::RGBA);
+    let mut decoder = options.read_info(gif).map_err(bad)?;
+    let mut canvas = vec![RGBA8::new(0, 0, 0, 0); width * height];
+    let mut out = Vec::with_capacity(times.len());
+    let mut clock = 0u64;
+    while let Some(frame) = decoder.read_next_frame().map_err(bad)? {
+        let before = canvas.clone();
+        let (l, t) = (usize::from(frame.left), usize::from(frame.top));
+        let fw = usize::from(frame.width);
+        for (k, px) in frame.buffer.chunks_exact(4).enumerate() {
+            let (x, y) = (l + k % fw, t + k / fw);
+            if px[3] != 0 && x < width && y < height {
+                canvas[y * width + x] = RGBA8::new(px[0], px[1], px[2], 255);
+            }
+        }
+        clock += u64::from(frame.delay);
+        while out.len() < times.len() && times[out.len()] < clock {
+            out.push(canvas.clone());
+        }
+        match frame.dispose {
+            gif::DisposalMethod::Background => {
+                for y in t..(t + usize::from(frame.height)).min(height) {
+                    for x in l..(l + fw).min(width) {
+                        canvas[y * width + x] = RGBA8::new(0, 0, 0, 0);
+                    }
+                }
+            }
+            gif::DisposalMethod::Previous => canvas = before,
+            _ => {}
+        }
+    }
+    while out.len() < times.len() {
+        out.push(canvas.clone());
+    }
+    Ok(out)
+}
+
+/// The global-palette sticker that fits `max_bytes` best, with the loss that made it and the
+/// passes it took; `None` when even the greatest loss does not fit. The passes search the loss
+/// (bytes fall with it) for a GIF between [`FILL`] and all of the budget.
+pub(super) fn fit(
+    indexed: &Indexed,
+    picks: &[usize],
+    max_bytes: usize,
+    start: u32,
+) -> Result<Option<Fitted>, GifError> {
+    let budget = max_bytes as f64;
+    let mut points: Vec<(u32, f64)> = Vec::new();
+    let mut best: Option<Fitted> = None;
+    let mut loss = start.min(MAX_LOSS);
+    for passes in 1..=MAX_PASSES {
+        let (gif, _) = encode(indexed, picks, Squeeze { loss })?;
+        let bytes = gif.len();
+        tracing::debug!(loss, bytes, "GIF global-palette pass");
+        points.push((loss, (bytes.max(1) as f64).ln()));
+        if bytes <= max_bytes && best.as_ref().is_none_or(|b| bytes > b.gif.len()) {
+            best = Some(Fitted { gif, loss, passes });
+        }
+        if let Some(b) = &mut best {
+            b.passes = passes;
+            if b.gif.len() as f64 >= FILL * budget || b.loss == 0 {
+                break;
+            }
+        }
+        let Some(next) = next_loss(&points, (FILL + 1.0) / 2.0 * budget) else {
+            break;
+        };
+        if points.iter().any(|&(l, _)| l == next) {
+            break;
+        }
+        loss = next;
+    }
+    Ok(best)
+}
+
+/// The share of the budget a global-palette sticker aims at least at.
+pub(super) const FILL: f64 = 0.95;
+const MAX_PASSES: u32 = 6;
+/// The greatest loss tried: beyond it lossy LZW smears more than fewer frames would cost.
+pub(super) const MAX_LOSS: u32 = 1600;
+
+/// ln bytes per unit of loss with 63 colours, when fewer than two passes measure it: -0.0006 to
+/// -0.0013 on the street, gradient and rocket clips between loss 0 and 600 (bytes fall by a
+/// fifth to a half), and the range a measured slope is clamped to.
+const TYPICAL_SLOPE: f64 = -0.0008;
+const SLOPES: (f64, f64) = (-0.004, -0.0002);
+
+/// The slope of ln bytes against loss between the two measured points of highest loss (when
+/// they are apart), else [`TYPICAL_SLOPE`]: a search that misses extrapolates the clip's own.
+fn slope(points: &[(u32, f64)]) -> f64 {
+    let mut sorted = points.to_vec();
+    sorted.sort_by_key(|p| p.0);
+    match sorted.as_slice() {
+        [.., (l0, y0), (l1, y1)] if l1 - l0 >= 10 => {
+            ((y1 - y0) / f64::from(l1 - l0)).clamp(SLOPES.0, SLOPES.1)
+        }
+        _ => TYPICAL_SLOPE,
+    }
+}
+/// A trial of 16 frames in two runs at a loss, scaled by frames, against the full encode at that
+/// loss: 0.87-0.98 on the street, gradient and rocket clips (lower at higher losses).
+pub(super) const TRIAL_SCALE: f64 = 0.92;
+
+/// The loss expected to weigh `target`, from the measured (loss, ln bytes): interpolated between
+/// the two points around it, extrapolated from the nearest two (or a typical slope) otherwise.
+pub(super) fn next_loss(points: &[(u32, f64)], target: f64) -> Option<u32> {
+    let goal = target.ln();
+    let below = points.iter().filter(|p| p.1 <= goal).min_by_key(|p| p.0);
+    let above = points.iter().filter(|p| p.1 > goal).max_by_key(|p| p.0);
+    let loss = match (above, below) {
+        (Some(&(la, ya)), Some(&(lb, yb))) => {
+            if lb <= la + 1 {
+                return None;
+            }
+            let at = f64::from(la) + (f64::from(lb) - f64::from(la)) * (ya - goal) / (ya - yb);
+            at.round().clamp(f64::from(la) + 1.0, f64::from(lb) - 1.0)
+        }
+        (Some(&(la, ya)), None) => {
+            if la >= MAX_LOSS {
+                return None;
+            }
+            (f64::from(la) + (goal - ya) / slope(points))
+                .clamp(f64::from(la) + 20.0, f64::from(MAX_LOSS))
+        }
+        (None, Some(&(lb, yb))) => {
+            if lb == 0 {
+                return None;
+            }
+            (f64::from(lb) + (goal - yb) / slope(points)).clamp(0.0, f64::from(lb) - 1.0)
+        }
+        (None, None) => return None,
+    };
+    Some(loss as u32)
+}
+
+/// A global-palette sticker within the budget.
+pub(super) struct Fitted {
+    pub(super) gif: Vec<u8>,
+    pub(super) loss: u32,
+    pub(super) passes: u32,
+}
+
+/// A gifski-like quality (1-100) for a loss, for logs and the job's record: gifski's own loss at
+/// that quality is about `10 × ((20 - q/5)^1.8 + 10)`.
+pub(super) fn quality_of(loss: u32) -> u8 {
+    let x = (f64::from(loss) / 10.0 - 10.0).max(0.0).powf(1.0 / 1.8);
+    (100.0 - 5.0 * x).round().clamp(1.0, 100.0) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use gifski::collector::ImgVec;
+
+    use super::super::decode::Content;
+    use super::*;
+
+    /// A drifting two-colour gradient with a square crossing it: 20 frames of 48×32.
+    fn clip() -> Frames {
+        let (w, h) = (48, 32);
+        let images = (0..20)
+            .map(|t| {
+                let pixels = (0..w * h)
+                    .map(|i| {
+                        let (x, y) = (i % w, i / w);
+                        if (t..t + 8).contains(&x) && (10..18).contains(&y) {
+                            RGBA8::new(230, 40, 60, 255)
+                        } else {
+                            let v = ((x + y + t) * 255 / (w + h + 20)) as u8;
+                            RGBA8::new(v, 255 - v, 128, 255)
+                        }
+                    })
+                    .collect();
+                ImgVec::new(pixels, w, h)
+            })
+            .collect();
+        Frames {
+            width: w as u32,
+            height: h as u32,
+            fps: 10,
+            images,
+            content: Content::default(),
+        }
+    }
+
+    fn times(n: usize) -> Vec<u64> {
+        (0..n as u64).map(|k| k * 10 + 5).collect()
+    }
+
+    #[test]
+    fn the_bayer_matrix_uses_each_offset_once_per_tile_in_ffmpegs_range() {
+        let mut seen: Vec<i32> = (0..64).map(|i| bayer(i % 8, i / 8)).collect();
+        assert!(seen.iter().all(|d| (-8..=7).contains(d)));
+        seen.sort_unstable();
+        for d in -8..=7 {
+            assert_eq!(seen.iter().filter(|&&s| s == d).count(), 4, "{d}");
+        }
+        assert_eq!(bayer(3, 5), bayer(11, 13));
+    }
+
+    #[test]
+    fn without_loss_the_gif_shows_exactly_the_dithered_frames() {
+        let video = clip();
+        let indexed = index(&video, COLOURS).unwrap();
+        let picks: Vec<usize> = (0..20).collect();
+        let (gif, shown) = encode(&indexed, &picks, Squeeze { loss: 0 }).unwrap();
+        assert_eq!(shown, indexed.frames);
+        let decoded = shown_by(&gif, 48, 32, &times(20)).unwrap();
+        assert_eq!(decoded, colours(&indexed, &shown));
+    }
+
+    #[test]
+    fn with_loss_it_is_smaller_and_reports_what_a_decoder_shows() {
+        let video = clip();
+        let indexed = index(&video, COLOURS).unwrap();
+        let picks: Vec<usize> = (0..20).collect();
+        let (exact, _) = encode(&indexed, &picks, Squeeze { loss: 0 }).unwrap();
+        let (lossy, shown) = encode(&indexed, &picks, Squeeze { loss: 800 }).unwrap();
+        assert!(
+            lossy.len() < exact.len(),
+            "{} vs {}",
+            lossy.len(),
+            exact.len()
+        );
+        let decoded = shown_by(&lossy, 48, 32, &times(20)).unwrap();
+        assert_eq!(decoded, colours(&indexed, &shown));
+        let error = error_of(&video, &picks, &decoded);
+        assert!(error > 0.0 && error < 2000.0, "{error}");
+    }
+
+    #[test]
+    fn the_fit_stays_within_the_budget_and_uses_most_of_it() {
+        let video = clip();
+        let indexed = index(&video, COLOURS).unwrap();
+        let picks: Vec<usize> = (0..20).collect();
+        let (exact, _) = encode(&indexed, &picks, Squeeze { loss: 0 }).unwrap();
+        let budget = exact.len() * 3 / 4;
+        if let Some(fitted) = fit(&indexed, &picks, budget, 0).unwrap() {
+            assert!(fitted.gif.len() <= budget);
+            assert!(fitted.loss > 0);
+            assert!(fitted.passes as usize <= MAX_PASSES as usize);
+        }
+        let roomy = fit(&indexed, &picks, exact.len(), 0).unwrap().unwrap();
+        assert_eq!((roomy.loss, roomy.passes), (0, 1));
+    }
+
+    #[test]
+    fn the_next_loss_interpolates_between_the_points_around_the_target() {
+        let points = [(0, 13.0f64), (400, 12.0)];
+        let next = next_loss(&points, 12.5f64.exp()).unwrap();
+        assert_eq!(next, 200);
+        // Over the budget at the greatest loss: nothing left to try.
+        assert_eq!(next_loss(&[(MAX_LOSS, 13.0)], 1000.0), None);
+        // Under at loss 0: already the best there is.
+        assert_eq!(next_loss(&[(0, 5.0)], 1000.0), None);
+    }
+
+    #[test]
+    fn quality_of_inverts_gifskis_loss_roughly() {
+        assert_eq!(quality_of(0), 100);
+        assert!((48..=52).contains(&quality_of(740)), "{}", quality_of(740));
+        assert!(quality_of(1270) < quality_of(740));
+    }
+}
