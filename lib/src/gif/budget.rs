@@ -568,10 +568,10 @@ mod tests {
     use std::path::PathBuf;
     use std::time::Instant;
 
-    use gifski::collector::{ImgVec, RGBA8};
+    use gifski::collector::RGBA8;
 
     use super::super::decode::decode;
-    use super::super::test_clips::ffmpeg;
+    use super::super::test_clips::{ffmpeg, synthetic_frames};
     use super::*;
 
     /// Not a test but the calibration behind [`SHAPE`], [`Anchor::predicted`] and [`TRIAL_SCALE`]:
@@ -751,23 +751,11 @@ mod tests {
 
     /// 50 frames of 120×120 at 10 fps, each pixel `paint(x, y, t)`.
     fn synthetic(paint: impl Fn(usize, usize, usize) -> RGBA8) -> Frames {
-        let (w, h) = (120, 120);
-        let images = (0..50)
-            .map(|t| {
-                let pixels = (0..w * h).map(|i| paint(i % w, i / w, t)).collect();
-                ImgVec::new(pixels, w, h)
-            })
-            .collect();
-        Frames {
-            width: w as u32,
-            height: h as u32,
-            fps: 10,
-            images,
-            content: Content {
-                motion: 4.0,
-                detail: 4.0,
-            },
-        }
+        let content = Content {
+            motion: 4.0,
+            detail: 4.0,
+        };
+        synthetic_frames((120, 120), 50, content, paint)
     }
 
     /// A slowly turning three-colour gradient with a flat square gliding over it.
@@ -807,40 +795,32 @@ mod tests {
         })
     }
 
+    /// The encoder `fit_budget` chose for `clip` within `max_bytes`, after checking it fits.
+    fn chosen(clip: &Frames, max_bytes: usize) -> Method {
+        let settings = GifSettings {
+            max_bytes,
+            ..GifSettings::default()
+        };
+        let sticker = fit_budget(clip, &settings).unwrap();
+        assert!(
+            sticker.gif.len() <= max_bytes,
+            "{} B q{}",
+            sticker.gif.len(),
+            sticker.quality
+        );
+        sticker.method
+    }
+
     #[test]
     fn a_gradient_clip_gets_the_global_palette_and_fits() {
         // Room for the global palette without loss (~140 KB), where gifski's trial still loses
         // detail; at 120 KB and below the trial measures gifski lower on this clip, and keeps it.
-        let settings = GifSettings {
-            max_bytes: 200_000,
-            ..GifSettings::default()
-        };
-        let sticker = fit_budget(&gradient_clip(), &settings).unwrap();
-        assert_eq!(
-            sticker.method,
-            Method::GlobalPalette,
-            "{} B q{}",
-            sticker.gif.len(),
-            sticker.quality
-        );
-        assert!(sticker.gif.len() <= settings.max_bytes);
+        assert_eq!(chosen(&gradient_clip(), 200_000), Method::GlobalPalette);
     }
 
     #[test]
     fn a_clip_whose_colours_move_keeps_gifski_and_fits() {
-        let settings = GifSettings {
-            max_bytes: 120_000,
-            ..GifSettings::default()
-        };
-        let sticker = fit_budget(&hue_shifting_clip(), &settings).unwrap();
-        assert_eq!(
-            sticker.method,
-            Method::Gifski,
-            "{} B q{}",
-            sticker.gif.len(),
-            sticker.quality
-        );
-        assert!(sticker.gif.len() <= settings.max_bytes);
+        assert_eq!(chosen(&hue_shifting_clip(), 120_000), Method::Gifski);
     }
 
     #[test]

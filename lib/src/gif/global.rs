@@ -489,37 +489,21 @@ pub(super) fn quality_of(loss: u32) -> u8 {
 
 #[cfg(test)]
 mod tests {
-    use gifski::collector::ImgVec;
-
     use super::super::decode::Content;
+    use super::super::test_clips::synthetic_frames;
     use super::*;
 
     /// A drifting two-colour gradient with a square crossing it: 20 frames of 48×32.
     fn clip() -> Frames {
         let (w, h) = (48, 32);
-        let images = (0..20)
-            .map(|t| {
-                let pixels = (0..w * h)
-                    .map(|i| {
-                        let (x, y) = (i % w, i / w);
-                        if (t..t + 8).contains(&x) && (10..18).contains(&y) {
-                            RGBA8::new(230, 40, 60, 255)
-                        } else {
-                            let v = ((x + y + t) * 255 / (w + h + 20)) as u8;
-                            RGBA8::new(v, 255 - v, 128, 255)
-                        }
-                    })
-                    .collect();
-                ImgVec::new(pixels, w, h)
-            })
-            .collect();
-        Frames {
-            width: w as u32,
-            height: h as u32,
-            fps: 10,
-            images,
-            content: Content::default(),
-        }
+        synthetic_frames((w, h), 20, Content::default(), |x, y, t| {
+            if (t..t + 8).contains(&x) && (10..18).contains(&y) {
+                RGBA8::new(230, 40, 60, 255)
+            } else {
+                let v = ((x + y + t) * 255 / (w + h + 20)) as u8;
+                RGBA8::new(v, 255 - v, 128, 255)
+            }
+        })
     }
 
     fn times(n: usize) -> Vec<u64> {

@@ -1,5 +1,6 @@
-//! Test helpers shared by the module's tests: the ffmpeg they run, the MP4s they make with it, a
-//! conversion that logs what it reached, and what a GIF viewer sees of the result.
+//! Test helpers shared by the module's tests: the ffmpeg they run, the MP4s they make with it,
+//! decoded frames painted in code, a conversion that logs what it reached, and what a GIF viewer
+//! sees of the result.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -7,6 +8,29 @@ use std::time::Instant;
 
 use super::caption::Captioning;
 use super::{GifSettings, Sticker, mp4_to_gif};
+
+/// `count` decoded frames of `w`×`h` at 10 fps, each pixel `paint(x, y, t)`, as if ffmpeg had
+/// decoded them (with the given content measures).
+pub(super) fn synthetic_frames(
+    (w, h): (usize, usize),
+    count: usize,
+    content: super::decode::Content,
+    paint: impl Fn(usize, usize, usize) -> gifski::collector::RGBA8,
+) -> super::decode::Frames {
+    let images = (0..count)
+        .map(|t| {
+            let pixels = (0..w * h).map(|i| paint(i % w, i / w, t)).collect();
+            gifski::collector::ImgVec::new(pixels, w, h)
+        })
+        .collect();
+    super::decode::Frames {
+        width: w as u32,
+        height: h as u32,
+        fps: 10,
+        images,
+        content,
+    }
+}
 
 /// The ffmpeg on `PATH`, as in CI and on Lambda (where a layer puts it in `/opt/bin`).
 pub(super) fn ffmpeg() -> &'static Path {
