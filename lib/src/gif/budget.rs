@@ -591,12 +591,7 @@ mod tests {
             .map(PathBuf::from);
         let grid = std::env::var("EMO_GIF_CALIBRATE_GRID")
             .unwrap_or_else(|_| "10,20,30,40,50,60,70,80,90,60:trial".into());
-        let mut clips: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
-            .collect();
-        clips.sort();
+        let clips = bench_clips(&dir, "");
         let settings = GifSettings::default();
         for clip in clips {
             let video = decode(ffmpeg(), &clip, &settings, None).unwrap();
@@ -646,13 +641,7 @@ mod tests {
         };
         let out = PathBuf::from(std::env::var("EMO_GIF_CALIBRATE_OUT").unwrap());
         let only = std::env::var("EMO_GIF_CALIBRATE_ONLY").unwrap_or_default();
-        let mut clips: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
-            .filter(|p| only.is_empty() || only.split(',').any(|o| p.to_string_lossy().contains(o)))
-            .collect();
-        clips.sort();
+        let clips = bench_clips(&dir, &only);
         let settings = GifSettings::default();
         for clip in clips {
             let video = decode(ffmpeg(), &clip, &settings, None).unwrap();
@@ -747,6 +736,19 @@ mod tests {
                 ln_bytes,
             }],
         }
+    }
+
+    /// The benchmark's MP4s in `dir` (`bash bench/run.sh` makes them) whose names contain one of
+    /// the comma-separated substrings of `only` (all when empty), sorted.
+    fn bench_clips(dir: &str, only: &str) -> Vec<PathBuf> {
+        let mut clips: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
+            .filter(|p| only.is_empty() || only.split(',').any(|o| p.to_string_lossy().contains(o)))
+            .collect();
+        clips.sort();
+        clips
     }
 
     /// 50 frames of 120×120 at 10 fps, each pixel `paint(x, y, t)`.
