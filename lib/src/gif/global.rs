@@ -17,12 +17,8 @@ use super::lossy;
 
 /// Frames sampled, evenly over the clip, for the palette.
 const PALETTE_SAMPLE: usize = 10;
-/// Colours in the palette; the next index is the transparent one (64 entries, 6-bit LZW codes).
-/// Measured by DSSIM against gifski on the street pan, gradient + cells and rocket zoom clips
-/// (`compare_encoders` in `budget`): 63 colours beat 255 and 127 at equal bytes on all three
-/// (gradient + cells at ~640 KB: 0.00089 against 0.00224 with 255), since the Bayer pattern's
-/// fixed ±8 offsets add noise a dense palette does not need, and fewer indices compress better.
-pub(super) const COLOURS: u32 = 63;
+/// The most colours a palette may have: 256 entries, one of them the transparent one.
+pub(super) const MAX_COLOURS: u32 = 255;
 
 /// ffmpeg's `paletteuse=dither=bayer` at its default `bayer_scale=2`: an 8×8 Bayer matrix with
 /// offsets -8..=7, added to every channel.
@@ -55,13 +51,26 @@ impl Indexed {
     }
 }
 
-/// Quantises `video` to one palette of at most `colours` colours (255 at most) and dithers every
-/// frame onto it.
-pub(super) fn index(video: &Frames, colours: u32) -> Result<Indexed, GifError> {
+/// How a frame's colours are spread over the palette's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dither {
+    /// ffmpeg's `bayer`: a fixed 8×8 pattern, the same in every frame.
+    Ordered,
+    /// Error diffusion (Sierra Lite, ffmpeg's default `sierra2_4a`), made steady in time: a pixel
+    /// keeps the index the previous frame has there when that colour is within `keep` (weighted
+    /// squared distance) of the nearest one, so still parts of the picture do not shimmer and
+    /// cost nothing in the next frame.
+    Diffused { keep: u32 },
+}
+
+/// One palette for the clip: imagequant over [`PALETTE_SAMPLE`] frames spread over it, at most
+/// `colours` colours (255 at most), then the transparent entry.
+pub(super) fn palette(video: &Frames, colours: u32) -> Result<Vec<RGB8>, GifError> {
     let (width, height) = (video.width as usize, video.height as usize);
     let iq = |e: imagequant::Error| GifError::Internal(format!("imagequant: {e}"));
     let mut attr = imagequant::new();
-    attr.set_max_colors(colours.clamp(2, COLOURS)).map_err(iq)?;
+    attr.set_max_colors(colours.clamp(2, MAX_COLOURS))
+        .map_err(iq)?;
     attr.set_speed(5).map_err(iq)?;
     let mut histogram = imagequant::Histogram::new(&attr);
     let count = video.images.len();
@@ -76,13 +85,25 @@ pub(super) fn index(video: &Frames, colours: u32) -> Result<Indexed, GifError> {
     let mut result = histogram.quantize(&attr).map_err(iq)?;
     let mut palette: Vec<RGB8> = result.palette().iter().map(|c| c.rgb()).collect();
     palette.push(RGB8::new(0, 0, 0));
+    Ok(palette)
+}
+
+/// Dithers the frames `picks` of `video` onto `palette` (its last entry the transparent one);
+/// the other frames are left empty.
+pub(super) fn index(
+    video: &Frames,
+    palette: Vec<RGB8>,
+    dither: Dither,
+    picks: &[usize],
+) -> Indexed {
+    let width = video.width as usize;
     let mut nearest = Nearest::new(&palette[..palette.len() - 1]);
-    let frames = video
-        .images
-        .iter()
-        .map(|image| {
-            image
-                .buf()
+    let mut frames: Vec<Vec<u8>> = vec![Vec::new(); video.images.len()];
+    let mut previous: Option<usize> = None;
+    for &pick in picks {
+        let image = video.images[pick].buf();
+        let frame = match dither {
+            Dither::Ordered => image
                 .iter()
                 .enumerate()
                 .map(|(i, px)| {
@@ -90,16 +111,73 @@ pub(super) fn index(video: &Frames, colours: u32) -> Result<Indexed, GifError> {
                     let ch = |c: u8| (i32::from(c) + d).clamp(0, 255) as u8;
                     nearest.of(ch(px.r), ch(px.g), ch(px.b))
                 })
-                .collect()
-        })
-        .collect();
-    Ok(Indexed {
+                .collect(),
+            Dither::Diffused { keep } => {
+                let held = previous.map(|p| &frames[p]);
+                diffuse(image, width, &mut nearest, held, keep)
+            }
+        };
+        frames[pick] = frame;
+        previous = Some(pick);
+    }
+    drop(nearest);
+    Indexed {
         width,
-        height,
+        height: video.height as usize,
         fps: video.fps,
         palette,
         frames,
-    })
+    }
+}
+
+/// Weighted squared distance, as [`Nearest`] ranks colours.
+fn weighted(r: i32, g: i32, b: i32, p: RGB8) -> u32 {
+    let (dr, dg, db) = (i32::from(p.r) - r, i32::from(p.g) - g, i32::from(p.b) - b);
+    (2 * dr * dr + 4 * dg * dg + 3 * db * db) as u32
+}
+
+/// One frame by Sierra Lite error diffusion (half the error to the right, a quarter to each of
+/// the two pixels below), keeping `previous`'s index where it is within `keep` of the nearest.
+fn diffuse(
+    image: &[RGBA8],
+    width: usize,
+    nearest: &mut Nearest<'_>,
+    previous: Option<&Vec<u8>>,
+    keep: u32,
+) -> Vec<u8> {
+    let palette = nearest.palette;
+    let mut out = Vec::with_capacity(image.len());
+    // Errors in quarters, with a spare column on each side.
+    let mut this_row = vec![[0i32; 3]; width + 2];
+    let mut next_row = vec![[0i32; 3]; width + 2];
+    for (y, row) in image.chunks_exact(width).enumerate() {
+        for (x, px) in row.iter().enumerate() {
+            let e = this_row[x + 1];
+            let ch = |c: u8, e: i32| (i32::from(c) + e / 4).clamp(0, 255);
+            let (r, g, b) = (ch(px.r, e[0]), ch(px.g, e[1]), ch(px.b, e[2]));
+            let mut index = nearest.of(r as u8, g as u8, b as u8);
+            if let Some(previous) = previous {
+                let held = previous[y * width + x];
+                if held != index
+                    && weighted(r, g, b, palette[usize::from(held)])
+                        <= weighted(r, g, b, palette[usize::from(index)]) + keep
+                {
+                    index = held;
+                }
+            }
+            let p = palette[usize::from(index)];
+            let err = [r - i32::from(p.r), g - i32::from(p.g), b - i32::from(p.b)];
+            for c in 0..3 {
+                this_row[x + 2][c] += 2 * err[c];
+                next_row[x][c] += err[c];
+                next_row[x + 1][c] += err[c];
+            }
+            out.push(index);
+        }
+        std::mem::swap(&mut this_row, &mut next_row);
+        next_row.iter_mut().for_each(|e| *e = [0; 3]);
+    }
+    out
 }
 
 /// The nearest palette entry of a colour, cached at 6 bits a channel (the dither's steps are
@@ -147,8 +225,12 @@ pub(super) struct Squeeze {
 }
 
 impl Squeeze {
+    /// Only a pixel whose index is unchanged is left as it is: keeping colours merely near the
+    /// new one lets a slow gradient go stale (gradient + cells: DSSIM 0.0026 with `loss / 4`
+    /// against 0.0023 exactly, at 500 KB); error diffusion that holds still pixels ([`Dither`])
+    /// already keeps most of the picture unchanged.
     fn keep_below(self) -> u32 {
-        self.loss / 4
+        0
     }
 }
 
@@ -187,6 +269,7 @@ pub(super) fn encode(
                 let (lzw, seen) = lossy::write(
                     &lossy::Image {
                         img: target,
+                        under: &[],
                         transparent: Some(transparent),
                         pal,
                     },
@@ -212,15 +295,35 @@ pub(super) fn encode(
                 } else {
                     let (rw, rh) = (x1 - x0 + 1, y1 - y0 + 1);
                     let mut rect = Vec::with_capacity(rw * rh);
+                    let mut under = Vec::with_capacity(rw * rh);
+                    let mut kept = 0;
                     for y in y0..=y1 {
                         for x in x0..=x1 {
                             let i = y * w + x;
-                            rect.push(if same(i) { transparent } else { target[i] });
+                            kept += usize::from(same(i));
+                            under.push(if same(i) { shown[i] } else { transparent });
+                        }
+                    }
+                    // Mostly unchanged: the unchanged pixels start as transparency (long runs of
+                    // it); mostly changed: as their colour (scattered transparency breaks the
+                    // strings). Either way the LZW may take the other where it makes longer ones.
+                    let clear = kept * 2 > rw * rh;
+                    for y in y0..=y1 {
+                        for x in x0..=x1 {
+                            let i = y * w + x;
+                            rect.push(if clear && same(i) {
+                                transparent
+                            } else if same(i) {
+                                shown[i]
+                            } else {
+                                target[i]
+                            });
                         }
                     }
                     let (lzw, seen) = lossy::write(
                         &lossy::Image {
                             img: &rect,
+                            under: &under,
                             transparent: Some(transparent),
                             pal,
                         },
@@ -417,7 +520,7 @@ pub(super) fn fit(
 pub(super) const FILL: f64 = 0.95;
 const MAX_PASSES: u32 = 6;
 /// The greatest loss tried: beyond it lossy LZW smears more than fewer frames would cost.
-pub(super) const MAX_LOSS: u32 = 1600;
+pub(super) const MAX_LOSS: u32 = 4000;
 
 /// ln bytes per unit of loss with 63 colours, when fewer than two passes measure it: -0.0006 to
 /// -0.0013 on the street, gradient and rocket clips between loss 0 and 600 (bytes fall by a
@@ -460,7 +563,11 @@ pub(super) fn next_loss(points: &[(u32, f64)], target: f64) -> Option<u32> {
                 return None;
             }
             (f64::from(la) + (goal - ya) / slope(points))
-                .clamp(f64::from(la) + 20.0, f64::from(MAX_LOSS))
+                .clamp(
+                    f64::from(la) + 20.0,
+                    f64::from(MAX_LOSS).max(f64::from(la) + 20.0),
+                )
+                .min(f64::from(MAX_LOSS))
         }
         (None, Some(&(lb, yb))) => {
             if lb == 0 {
@@ -524,18 +631,50 @@ mod tests {
     #[test]
     fn without_loss_the_gif_shows_exactly_the_dithered_frames() {
         let video = clip();
-        let indexed = index(&video, COLOURS).unwrap();
         let picks: Vec<usize> = (0..20).collect();
-        let (gif, shown) = encode(&indexed, &picks, Squeeze { loss: 0 }).unwrap();
-        assert_eq!(shown, indexed.frames);
-        let decoded = shown_by(&gif, 48, 32, &times(20)).unwrap();
-        assert_eq!(decoded, colours(&indexed, &shown));
+        for dither in [Dither::Ordered, Dither::Diffused { keep: 0 }] {
+            let indexed = index(&video, palette(&video, 63).unwrap(), dither, &picks);
+            let (gif, shown) = encode(&indexed, &picks, Squeeze { loss: 0 }).unwrap();
+            assert_eq!(shown, indexed.frames, "{dither:?}");
+            let decoded = shown_by(&gif, 48, 32, &times(20)).unwrap();
+            assert_eq!(decoded, colours(&indexed, &shown), "{dither:?}");
+        }
+    }
+
+    #[test]
+    fn error_diffusion_keeps_the_mean_colour_of_a_flat_area_between_palette_colours() {
+        // A flat grey halfway between the only two colours: diffusion alternates them, ordered
+        // dithering too, and both average out near the grey.
+        let video = synthetic_frames((32, 32), 2, Content::default(), |_, _, _| {
+            RGBA8::new(128, 128, 128, 255)
+        });
+        let palette = vec![
+            RGB8::new(96, 96, 96),
+            RGB8::new(160, 160, 160),
+            RGB8::new(0, 0, 0),
+        ];
+        let indexed = index(&video, palette, Dither::Diffused { keep: 0 }, &[0, 1]);
+        let mean = indexed.frames[0]
+            .iter()
+            .map(|&i| f64::from(indexed.palette[usize::from(i)].r))
+            .sum::<f64>()
+            / 1024.0;
+        assert!((mean - 128.0).abs() < 2.0, "{mean}");
+        assert_eq!(
+            indexed.frames[0], indexed.frames[1],
+            "a still frame stays still"
+        );
     }
 
     #[test]
     fn with_loss_it_is_smaller_and_reports_what_a_decoder_shows() {
         let video = clip();
-        let indexed = index(&video, COLOURS).unwrap();
+        let indexed = index(
+            &video,
+            palette(&video, 63).unwrap(),
+            Dither::Ordered,
+            &(0..20).collect::<Vec<_>>(),
+        );
         let picks: Vec<usize> = (0..20).collect();
         let (exact, _) = encode(&indexed, &picks, Squeeze { loss: 0 }).unwrap();
         let (lossy, shown) = encode(&indexed, &picks, Squeeze { loss: 800 }).unwrap();
@@ -554,7 +693,12 @@ mod tests {
     #[test]
     fn the_fit_stays_within_the_budget_and_uses_most_of_it() {
         let video = clip();
-        let indexed = index(&video, COLOURS).unwrap();
+        let indexed = index(
+            &video,
+            palette(&video, 63).unwrap(),
+            Dither::Ordered,
+            &(0..20).collect::<Vec<_>>(),
+        );
         let picks: Vec<usize> = (0..20).collect();
         let (exact, _) = encode(&indexed, &picks, Squeeze { loss: 0 }).unwrap();
         let budget = exact.len() * 3 / 4;

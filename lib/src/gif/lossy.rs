@@ -8,9 +8,15 @@
 
 use rgb::RGB8;
 
-/// One frame's indices into `pal`, `transparent` being never replaced nor used as a replacement.
+/// One frame's indices into `pal`. Where `under` is given (one index per pixel, what the screen
+/// shows there before this frame), `transparent` is a colour like the others, that pixel's
+/// `under`: a string may put transparency wherever the screen's colour is within the loss of the
+/// pixel's, and a colour over a transparent pixel within the loss of what it leaves showing, as
+/// `gifsicle -O3` lets its lossy LZW do. Without `under`, `transparent` replaces nothing and is
+/// replaced by nothing.
 pub(super) struct Image<'data> {
     pub(super) img: &'data [u8],
+    pub(super) under: &'data [u8],
     pub(super) transparent: Option<u8>,
     pub(super) pal: &'data [RGB8],
 }
@@ -138,25 +144,24 @@ impl Lookup<'_> {
     fn try_node(&mut self, pos: usize, node_id: NodeId, px: u8, dither: RgbDiff, total_diff: u64) {
         let node = &self.code_table.nodes[node_id as usize];
         let next_px = node.suffix;
-        let diff = if px == next_px {
+        let transparent = self.image.transparent;
+        let under = self.image.under.get(pos).copied();
+        // The colour shown for an index here: transparency shows what is under it, when known.
+        let seen = |index: u8| match under {
+            Some(under) if Some(index) == transparent && Some(under) != transparent => {
+                (under, false)
+            }
+            _ => (index, Some(index) == transparent),
+        };
+        let ((want, want_clear), (got, got_clear)) = (seen(px), seen(next_px));
+        let (want_c, got_c) = (self.pal[want as usize], self.pal[got as usize]);
+        let diff = if px == next_px || (want == got && want_clear == got_clear) {
             0
         } else {
-            color_diff(
-                self.pal[px as usize],
-                self.pal[next_px as usize],
-                Some(px) == self.image.transparent,
-                Some(next_px) == self.image.transparent,
-                dither,
-            )
+            color_diff(want_c, got_c, want_clear, got_clear, dither)
         };
         if diff <= self.max_diff {
-            let new_dither = diffused_difference(
-                self.pal[px as usize],
-                self.pal[next_px as usize],
-                Some(px) == self.image.transparent,
-                Some(next_px) == self.image.transparent,
-                dither,
-            );
+            let new_dither = diffused_difference(want_c, got_c, want_clear, got_clear, dither);
             let new_pos = pos + 1;
             let new_diff = total_diff + u64::from(diff);
             if new_pos > self.best_pos
@@ -312,4 +317,67 @@ pub(super) fn write(image: &Image<'_>, loss: u32) -> (Vec<u8>, Vec<u8>) {
         }
     }
     (buf, shown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame over a screen of stripes: its left half changed to a flat colour, its right half
+    /// unchanged (transparent), the stripes going on under it.
+    fn frame() -> (Vec<u8>, Vec<u8>, Vec<RGB8>) {
+        let pal = vec![
+            RGB8::new(0, 0, 0),
+            RGB8::new(250, 250, 250),
+            RGB8::new(200, 30, 30),
+            RGB8::new(0, 0, 0),
+        ];
+        let (w, h) = (64, 32);
+        let mut img = Vec::new();
+        let mut under = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                let stripe = ((x + y) / 2 % 2) as u8;
+                under.push(stripe);
+                img.push(if x < w / 2 {
+                    2
+                } else if x % 3 == 0 {
+                    stripe
+                } else {
+                    3
+                });
+            }
+        }
+        (img, under, pal)
+    }
+
+    #[test]
+    fn transparency_over_a_known_screen_is_exact_and_a_colour_may_stand_for_it() {
+        let (img, under, pal) = frame();
+        let plain = Image {
+            img: &img,
+            under: &[],
+            transparent: Some(3),
+            pal: &pal,
+        };
+        let knowing = Image {
+            under: &under,
+            ..plain
+        };
+        let (with_screen, shown) = write(&knowing, 0);
+        // What a decoder shows over the screen: transparency leaves the stripe.
+        for (i, &want) in img.iter().enumerate() {
+            let on_screen = if shown[i] == 3 { under[i] } else { shown[i] };
+            let want = if want == 3 { under[i] } else { want };
+            assert_eq!(on_screen, want, "pixel {i}");
+        }
+        let (without, exact) = write(&plain, 0);
+        assert_eq!(exact, img, "without a screen, loss 0 keeps every index");
+        assert!(
+            with_screen.len() <= without.len(),
+            "{} > {}",
+            with_screen.len(),
+            without.len()
+        );
+    }
 }
