@@ -411,8 +411,11 @@ fn global_if_better(
     let target = settings.max_bytes as f64 * global::FILL;
     let mut best: Option<(f64, Vec<rgb::RGB8>, global::Dither, u32, usize)> = None;
     let mut tried = 0;
+    let mut counts: Vec<u32> = CANDIDATES.iter().map(|c| c.0).collect();
+    counts.dedup();
+    let palettes = global::palettes(video, &counts)?;
     for (colours, dither) in CANDIDATES {
-        let palette = global::palette(video, colours)?;
+        let palette = palettes[counts.iter().position(|&c| c == colours).unwrap_or(0)].clone();
         let indexed = global::index(video, palette.clone(), dither, picks);
         let (curve, start) = global_trial(video, &indexed, picks, target)?;
         tried += picks.len() * curve.points.len();

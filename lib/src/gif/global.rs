@@ -63,14 +63,13 @@ pub(super) enum Dither {
     Diffused { keep: u32 },
 }
 
-/// One palette for the clip: imagequant over [`PALETTE_SAMPLE`] frames spread over it, at most
-/// `colours` colours (255 at most), then the transparent entry.
-pub(super) fn palette(video: &Frames, colours: u32) -> Result<Vec<RGB8>, GifError> {
+/// Palettes for the clip, one for each count of `colours` (255 at most each): imagequant over
+/// [`PALETTE_SAMPLE`] frames spread over it, the histogram made once (its contrast maps are most
+/// of the cost) and quantised for each count, then the transparent entry after each.
+pub(super) fn palettes(video: &Frames, colours: &[u32]) -> Result<Vec<Vec<RGB8>>, GifError> {
     let (width, height) = (video.width as usize, video.height as usize);
     let iq = |e: imagequant::Error| GifError::Internal(format!("imagequant: {e}"));
     let mut attr = imagequant::new();
-    attr.set_max_colors(colours.clamp(2, MAX_COLOURS))
-        .map_err(iq)?;
     attr.set_speed(5).map_err(iq)?;
     let mut histogram = imagequant::Histogram::new(&attr);
     let count = video.images.len();
@@ -82,10 +81,23 @@ pub(super) fn palette(video: &Frames, colours: u32) -> Result<Vec<RGB8>, GifErro
             .map_err(iq)?;
         histogram.add_image(&attr, &mut image).map_err(iq)?;
     }
-    let mut result = histogram.quantize(&attr).map_err(iq)?;
-    let mut palette: Vec<RGB8> = result.palette().iter().map(|c| c.rgb()).collect();
-    palette.push(RGB8::new(0, 0, 0));
-    Ok(palette)
+    colours
+        .iter()
+        .map(|&colours| {
+            attr.set_max_colors(colours.clamp(2, MAX_COLOURS))
+                .map_err(iq)?;
+            let mut result = histogram.quantize(&attr).map_err(iq)?;
+            let mut palette: Vec<RGB8> = result.palette().iter().map(|c| c.rgb()).collect();
+            palette.push(RGB8::new(0, 0, 0));
+            Ok(palette)
+        })
+        .collect()
+}
+
+/// One palette of at most `colours` colours (see [`palettes`]), for the measurements.
+#[cfg(test)]
+pub(super) fn palette(video: &Frames, colours: u32) -> Result<Vec<RGB8>, GifError> {
+    Ok(palettes(video, &[colours])?.remove(0))
 }
 
 /// Dithers the frames `picks` of `video` onto `palette` (its last entry the transparent one);
@@ -517,7 +529,7 @@ pub(super) fn fit(
 }
 
 /// The share of the budget a global-palette sticker aims at least at.
-pub(super) const FILL: f64 = 0.95;
+pub(super) const FILL: f64 = 0.92;
 const MAX_PASSES: u32 = 6;
 /// The greatest loss tried: beyond it lossy LZW smears more than fewer frames would cost.
 pub(super) const MAX_LOSS: u32 = 4000;
