@@ -445,6 +445,7 @@ pub(super) fn colours(indexed: &Indexed, shown: &[Vec<u8>]) -> Vec<Vec<RGBA8>> {
 
 /// The frames a GIF shows at each of `times` (centiseconds from its start), composited (gifski's
 /// frames are rectangles over the previous ones, and it merges identical neighbours).
+#[cfg(test)]
 pub(super) fn shown_by(
     gif: &[u8],
     width: usize,
@@ -534,20 +535,26 @@ const MAX_PASSES: u32 = 6;
 /// The greatest loss tried: beyond it lossy LZW smears more than fewer frames would cost.
 pub(super) const MAX_LOSS: u32 = 4000;
 
-/// ln bytes per unit of loss with 63 colours, when fewer than two passes measure it: -0.0006 to
-/// -0.0013 on the street, gradient and rocket clips between loss 0 and 600 (bytes fall by a
-/// fifth to a half), and the range a measured slope is clamped to.
-const TYPICAL_SLOPE: f64 = -0.0008;
-const SLOPES: (f64, f64) = (-0.004, -0.0002);
+/// ln bytes fall linearly with the square root of the loss (measured on the street pan: -0.029
+/// and -0.027 per unit of √loss between 0, 300 and 800; on the rocket zoom -0.040 to -0.041
+/// between 0, 121, 151 and 230), so the search interpolates in √loss. This slope is used when
+/// fewer than two points measure the clip's own, and the range a measured one is clamped to.
+const TYPICAL_SLOPE: f64 = -0.03;
+const SLOPES: (f64, f64) = (-0.2, -0.004);
 
-/// The slope of ln bytes against loss between the two measured points of highest loss (when
+/// √loss, the search's axis.
+fn root(loss: u32) -> f64 {
+    f64::from(loss).sqrt()
+}
+
+/// The slope of ln bytes against √loss between the two measured points of highest loss (when
 /// they are apart), else [`TYPICAL_SLOPE`]: a search that misses extrapolates the clip's own.
 fn slope(points: &[(u32, f64)]) -> f64 {
     let mut sorted = points.to_vec();
     sorted.sort_by_key(|p| p.0);
     match sorted.as_slice() {
-        [.., (l0, y0), (l1, y1)] if l1 - l0 >= 10 => {
-            ((y1 - y0) / f64::from(l1 - l0)).clamp(SLOPES.0, SLOPES.1)
+        [.., (l0, y0), (l1, y1)] if root(*l1) - root(*l0) >= 1.0 => {
+            ((y1 - y0) / (root(*l1) - root(*l0))).clamp(SLOPES.0, SLOPES.1)
         }
         _ => TYPICAL_SLOPE,
     }
@@ -556,25 +563,29 @@ fn slope(points: &[(u32, f64)]) -> f64 {
 /// loss: 0.87-0.98 on the street, gradient and rocket clips (lower at higher losses).
 pub(super) const TRIAL_SCALE: f64 = 0.92;
 
-/// The loss expected to weigh `target`, from the measured (loss, ln bytes): interpolated between
-/// the two points around it, extrapolated from the nearest two (or a typical slope) otherwise.
+/// The loss expected to weigh `target`, from the measured (loss, ln bytes): interpolated in √loss
+/// between the two points around it, extrapolated from the nearest two (or a typical slope)
+/// otherwise.
 pub(super) fn next_loss(points: &[(u32, f64)], target: f64) -> Option<u32> {
     let goal = target.ln();
     let below = points.iter().filter(|p| p.1 <= goal).min_by_key(|p| p.0);
     let above = points.iter().filter(|p| p.1 > goal).max_by_key(|p| p.0);
-    let loss = match (above, below) {
+    let x = match (above, below) {
         (Some(&(la, ya)), Some(&(lb, yb))) => {
             if lb <= la + 1 {
                 return None;
             }
-            let at = f64::from(la) + (f64::from(lb) - f64::from(la)) * (ya - goal) / (ya - yb);
-            at.round().clamp(f64::from(la) + 1.0, f64::from(lb) - 1.0)
+            let at = root(la) + (root(lb) - root(la)) * (ya - goal) / (ya - yb);
+            (at * at)
+                .round()
+                .clamp(f64::from(la) + 1.0, f64::from(lb) - 1.0)
         }
         (Some(&(la, ya)), None) => {
             if la >= MAX_LOSS {
                 return None;
             }
-            (f64::from(la) + (goal - ya) / slope(points))
+            let at = root(la) + (goal - ya) / slope(points);
+            (at * at)
                 .clamp(
                     f64::from(la) + 20.0,
                     f64::from(MAX_LOSS).max(f64::from(la) + 20.0),
@@ -585,11 +596,12 @@ pub(super) fn next_loss(points: &[(u32, f64)], target: f64) -> Option<u32> {
             if lb == 0 {
                 return None;
             }
-            (f64::from(lb) + (goal - yb) / slope(points)).clamp(0.0, f64::from(lb) - 1.0)
+            let at = (root(lb) + (goal - yb) / slope(points)).max(0.0);
+            (at * at).clamp(0.0, f64::from(lb) - 1.0)
         }
         (None, None) => return None,
     };
-    Some(loss as u32)
+    Some(x as u32)
 }
 
 /// A global-palette sticker within the budget.
@@ -724,10 +736,14 @@ mod tests {
     }
 
     #[test]
-    fn the_next_loss_interpolates_between_the_points_around_the_target() {
+    fn the_next_loss_interpolates_in_root_loss_between_the_points_around_the_target() {
         let points = [(0, 13.0f64), (400, 12.0)];
+        // Halfway in ln bytes is halfway in √loss: √100 = 10, half of √400.
         let next = next_loss(&points, 12.5f64.exp()).unwrap();
-        assert_eq!(next, 200);
+        assert_eq!(next, 100);
+        // Past the last point, the clip's own slope carries on: 0.5 more at -0.05 per √loss.
+        let next = next_loss(&points, 11.5f64.exp()).unwrap();
+        assert_eq!(next, 900);
         // Over the budget at the greatest loss: nothing left to try.
         assert_eq!(next_loss(&[(MAX_LOSS, 13.0)], 1000.0), None);
         // Under at loss 0: already the best there is.
