@@ -1,20 +1,18 @@
 //! MP4 -> GIF sticker: ffmpeg (through `ffmpeg-sidecar`) decodes, resamples the frame rate and
-//! scales; one of two encoders quantises and encodes (gifski's per-frame palettes, or one palette
-//! for the clip with ordered dithering and gifsicle's lossy LZW); this module owns the choice and
-//! the byte budget.
+//! scales; one of two encoders quantises and encodes (one palette for the clip with error
+//! diffusion or ordered dithering and gifsicle's lossy LZW, or gifski's per-frame palettes);
+//! this module owns the choice and the byte budget.
 //!
-//! The encoder is chosen per clip from a measurement: the 16-frame trial that prices the clip for
-//! gifski is also encoded with the global palette, each encoder's error on those frames is
-//! interpolated (log error against log bytes, two points each) to the budget's bytes, and the
-//! global palette is kept only when it is clearly lower there; then only the chosen encoder makes
-//! full encodes. The global palette's loss is searched to 95-100% of the budget (its passes only
-//! redo the LZW); gifski's search is below.
-//!
-//! The budget is hit in one full encode most of the time: a quality is predicted from the frame
+//! The global palette comes first: a few forms of it (127 and 63 colours diffused, 63 ordered: `budget::CANDIDATES`) are
+//! tried on a 16-frame trial, the one expected to show the least error at the budget is encoded
+//! in full, and its loss is searched to 92-100% of the budget (its passes only redo the LZW;
+//! the loss is interpolated in √loss, where the bytes fall evenly, so one or two passes do).
+//! gifski makes the sticker only where no form of the global palette comes near the budget
+//! (whole-frame motion such as a photo zoomed at 624 px): its quality is predicted from the frame
 //! count, the pixel count and two cheap content measures taken while decoding, a 16-frame trial
-//! encode at that quality measures what the clip really costs, and the full encode uses the
-//! quality the trial points to, aiming at 90% of the budget. A miss is corrected from the measured
-//! bytes (interpolating between passes), and only at `min_quality` are frames dropped instead.
+//! measures what the clip really costs, and the full encode uses the quality the trial points
+//! to, aiming at 90% of the budget. A miss is corrected from the measured bytes (interpolating
+//! between passes), and only at `min_quality` are frames dropped instead.
 //!
 //! Memory: the decoded frames of one encode are all that is held, at most `MAX_SECONDS × fps`
 //! frames of at most `max_side`² RGBA pixels (5 s at 10 fps and 240 px: 11.5 MB; the 30 s cap:
@@ -127,7 +125,8 @@ pub struct Sticker {
     pub height: u32,
     /// Frames handed to the encoder; gifski may merge identical neighbours into one longer frame.
     pub frames: usize,
-    /// gifski quality of the encode that fitted.
+    /// gifski quality of the encode that fitted; for the global palette, the gifski quality
+    /// whose loss is nearest the one that fitted (`global::quality_of`).
     pub quality: u8,
     /// Frame rate of the encode that fitted.
     pub fps: u32,
@@ -145,7 +144,7 @@ pub struct Sticker {
 pub enum Method {
     /// gifski: a palette per frame, error diffusion, gifski's lossy LZW.
     Gifski,
-    /// One palette for the clip, ordered dithering, gifsicle's lossy LZW.
+    /// One palette for the clip, error diffusion or ordered dithering, gifsicle's lossy LZW.
     GlobalPalette,
 }
 
