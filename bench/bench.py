@@ -144,7 +144,7 @@ def make_clips(cache, pip):
             clips.append((name, "photo pan/zoom", path))
         for pattern, source in [("testsrc2", f"testsrc2=size={size}:rate=30"),
                                 ("mandelbrot", f"mandelbrot=size={size}:rate=30"),
-                                ("life", f"life=size={size}:rate=30:mold=10:ratio=0.1"
+                                ("life", f"life=size={size}:rate=30:mold=10:ratio=0.1:seed=1"
                                          ":death_color=#C83232:life_color=#00ff00")]:
             name = f"{pattern}-{size}"
             path = clips_dir / f"{name}.mp4"
@@ -230,7 +230,7 @@ def make_kinds(clips_dir, cache, pip):
     clip("gradcells-624x624", "gradient + moving cells", lambda path: ffmpeg(
         "-filter_complex",
         "gradients=s=624x624:r=30:speed=0.015:c0=0x203a8f:c1=0xf2a03d:c2=0x3dbf7a:n=3,"
-        "format=gbrp[g];life=s=104x104:r=30:mold=0:ratio=0.15:death_color=black"
+        "format=gbrp[g];life=s=104x104:r=30:mold=0:ratio=0.15:seed=1:death_color=black"
         ":life_color=white,scale=624:624:flags=neighbor,format=gbrp[m];"
         "color=c=0xff3070:s=624x624:r=30,format=gbrp[c];[g][c][m]maskedmerge", *H264, path))
     return kinds
@@ -263,7 +263,9 @@ def png_size(path):
 def emo(clip, work, emo_gif, caption=None, name="emo"):
     gif = work / f"{name}.gif"
     extra = [] if caption is None else ["--caption", caption, "--reference-out", work / f"{name}.ref"]
-    out, cpu, wall, rss = run([emo_gif, clip, gif, *extra])
+    # As the transcoder runs (template.yaml): at most two malloc arenas.
+    out, cpu, wall, rss = run([emo_gif, clip, gif, *extra],
+                              env={**os.environ, "MALLOC_ARENA_MAX": "2"})
     facts = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
     # ffmpeg runs beside emo-gif, so the tree's peak is at most the sum of the two peaks.
     rss = float(facts["peak_rss_mb"]) + float(facts["ffmpeg_peak_rss_mb"])
