@@ -733,8 +733,12 @@ mod tests {
         }
     }
 
-    /// Not a test: each global-palette configuration of `EMO_GIF_EXPLORE` (`255d0`: 255 colours,
-    /// diffused, keep 0; `63b`: 63 colours, ordered) fitted to the budget on every clip.
+    /// Not a test but the measurement behind [`CANDIDATES`]: each form of the global palette in
+    /// `EMO_GIF_EXPLORE` (`127d0`: 127 colours diffused with hold threshold 0; `63b`: 63 colours
+    /// ordered) fitted to the budget on every MP4 in `EMO_GIF_CALIBRATE`, or encoded at each loss
+    /// of `EMO_GIF_EXPLORE_LOSS` when that is set; bytes, cheap error, loss and times printed, the
+    /// GIFs written to `EMO_GIF_CALIBRATE_OUT` (to score by DSSIM, see `bench/encoders.md`).
+    /// `cargo test --release -p emo --lib gif::budget::tests::explore_global -- --ignored --nocapture`
     #[test]
     #[ignore = "measurement, run by hand"]
     fn explore_global() {
