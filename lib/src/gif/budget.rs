@@ -353,7 +353,7 @@ fn global_trial(
     let mut measured: Vec<(u32, f64)> = Vec::new();
     let mut loss = 0;
     loop {
-        let (gif, shown) = global::encode(indexed, picks, global::Squeeze { loss })?;
+        let (gif, shown) = global::encode(indexed, picks, loss)?;
         let estimate = gif.len().max(1) as f64 * scale;
         let error = global::error_of(video, picks, &global::colours(indexed, &shown));
         tracing::debug!(
@@ -409,14 +409,14 @@ fn global_palette(
 ) -> Result<(Option<Sticker>, usize), GifError> {
     let count = video.images.len();
     let target = settings.max_bytes as f64 * global::FILL;
-    let mut best: Option<(f64, Vec<rgb::RGB8>, global::Dither, u32, usize)> = None;
-    let mut tried = 0;
-    let mut counts: Vec<u32> = CANDIDATES.iter().map(|c| c.0).collect();
-    counts.dedup();
+    // One palette per colour count, shared by the forms that have it.
+    let counts: Vec<u32> = CANDIDATES.iter().map(|c| c.0).collect();
     let palettes = global::palettes(video, &counts)?;
-    for (colours, dither) in CANDIDATES {
-        let palette = palettes[counts.iter().position(|&c| c == colours).unwrap_or(0)].clone();
-        let indexed = global::index(video, palette.clone(), dither, picks);
+    // The best form so far: (its expected ln error, its index, the loss to start its search at).
+    let mut best: Option<(f64, usize, u32)> = None;
+    let mut tried = 0;
+    for (form, &(colours, dither)) in CANDIDATES.iter().enumerate() {
+        let indexed = global::index(video, palettes[form].clone(), dither, picks);
         let (curve, start) = global_trial(video, &indexed, picks, target)?;
         tried += picks.len() * curve.points.len();
         // A trial that stayed far over the budget even at its greatest loss says nothing of the
@@ -434,16 +434,14 @@ fn global_palette(
             ?curve,
             "GIF global-palette candidate"
         );
-        if reached > target.ln() + GLOBAL_REACH {
-            continue;
-        }
-        if best.as_ref().is_none_or(|b| error < b.0) {
-            best = Some((error, palette, dither, start, colours as usize));
+        if reached <= target.ln() + GLOBAL_REACH && best.is_none_or(|b| error < b.0) {
+            best = Some((error, form, start));
         }
     }
-    let Some((_, palette, dither, start, _)) = best else {
+    let Some((_, form, start)) = best else {
         return Ok((None, tried));
     };
+    let (palette, dither) = (palettes[form].clone(), CANDIDATES[form].1);
     let all = resample(count, video.fps, video.fps);
     let indexed = global::index(video, palette, dither, &all);
     let Some(fitted) = global::fit(&indexed, &all, settings.max_bytes, start)? else {
@@ -668,12 +666,9 @@ mod tests {
     #[test]
     #[ignore = "measurement, run by hand"]
     fn compare_encoders() {
-        let Ok(dir) = std::env::var("EMO_GIF_CALIBRATE") else {
+        let Some((clips, out)) = measurement_inputs() else {
             return;
         };
-        let out = PathBuf::from(std::env::var("EMO_GIF_CALIBRATE_OUT").unwrap());
-        let only = std::env::var("EMO_GIF_CALIBRATE_ONLY").unwrap_or_default();
-        let clips = bench_clips(&dir, &only);
         let settings = GifSettings::default();
         for clip in clips {
             let video = decode(ffmpeg(), &clip, &settings, None).unwrap();
@@ -711,8 +706,7 @@ mod tests {
                     let si = started.elapsed().as_secs_f64();
                     for loss in [0u32, 60, 150, 300, 600] {
                         let started = Instant::now();
-                        let (gif, shown) =
-                            global::encode(&indexed, picks, global::Squeeze { loss }).unwrap();
+                        let (gif, shown) = global::encode(&indexed, picks, loss).unwrap();
                         let s = started.elapsed().as_secs_f64();
                         let error =
                             global::error_of(&video, picks, &global::colours(&indexed, &shown));
@@ -742,14 +736,12 @@ mod tests {
     #[test]
     #[ignore = "measurement, run by hand"]
     fn explore_global() {
-        let Ok(dir) = std::env::var("EMO_GIF_CALIBRATE") else {
+        let Some((clips, out)) = measurement_inputs() else {
             return;
         };
-        let out = PathBuf::from(std::env::var("EMO_GIF_CALIBRATE_OUT").unwrap());
-        let only = std::env::var("EMO_GIF_CALIBRATE_ONLY").unwrap_or_default();
         let configs = std::env::var("EMO_GIF_EXPLORE").unwrap();
         let settings = GifSettings::default();
-        for clip in bench_clips(&dir, &only) {
+        for clip in clips {
             let video = decode(ffmpeg(), &clip, &settings, None).unwrap();
             let name = clip.file_stem().unwrap().to_string_lossy().to_string();
             let all: Vec<usize> = (0..video.images.len()).collect();
@@ -774,8 +766,7 @@ mod tests {
                     for loss in losses.split(',') {
                         let loss: u32 = loss.parse().unwrap();
                         let started = Instant::now();
-                        let (gif, _) =
-                            global::encode(&indexed, &all, global::Squeeze { loss }).unwrap();
+                        let (gif, _) = global::encode(&indexed, &all, loss).unwrap();
                         let s = started.elapsed().as_secs_f64();
                         let error = trial_error(&video, &all, &gif).unwrap();
                         println!(
@@ -843,6 +834,15 @@ mod tests {
                 ln_bytes,
             }],
         }
+    }
+
+    /// The hand-run measurements' clips (`EMO_GIF_CALIBRATE`, filtered by `EMO_GIF_CALIBRATE_ONLY`)
+    /// and where they write (`EMO_GIF_CALIBRATE_OUT`); `None` without `EMO_GIF_CALIBRATE`.
+    fn measurement_inputs() -> Option<(Vec<PathBuf>, PathBuf)> {
+        let dir = std::env::var("EMO_GIF_CALIBRATE").ok()?;
+        let out = PathBuf::from(std::env::var("EMO_GIF_CALIBRATE_OUT").unwrap());
+        let only = std::env::var("EMO_GIF_CALIBRATE_ONLY").unwrap_or_default();
+        Some((bench_clips(&dir, &only), out))
     }
 
     /// The benchmark's MP4s in `dir` (`bash bench/run.sh` makes them) whose names contain one of

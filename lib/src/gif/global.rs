@@ -59,16 +59,17 @@ impl Indexed {
 pub(super) enum Dither {
     /// ffmpeg's `bayer`: a fixed 8×8 pattern, the same in every frame.
     Ordered,
-    /// Error diffusion (Sierra Lite, ffmpeg's default `sierra2_4a`), made steady in time: a pixel
-    /// keeps the index the previous frame has there when that colour is within `keep` (weighted
-    /// squared distance) of the nearest one, so still parts of the picture do not shimmer and
-    /// cost nothing in the next frame.
+    /// Error diffusion (Sierra Lite, ffmpeg's default `sierra2_4a`): a pixel keeps the index the
+    /// previous frame has there when that colour is within `keep` (weighted squared distance) of
+    /// the nearest one. The transcoder uses `keep: 0` (ties only): larger holds measured worse
+    /// (`bench/encoders.md`); the knob stays for the measurements.
     Diffused { keep: u32 },
 }
 
-/// Palettes for the clip, one for each count of `colours` (255 at most each): imagequant over
+/// Palettes for the clip, one for each entry of `colours` (255 at most each): imagequant over
 /// [`PALETTE_SAMPLE`] frames spread over it, the histogram made once (its contrast maps are most
-/// of the cost) and quantised for each count, then the transparent entry after each.
+/// of the cost) and quantised once for each distinct count, then the transparent entry after
+/// each.
 pub(super) fn palettes(video: &Frames, colours: &[u32]) -> Result<Vec<Vec<RGB8>>, GifError> {
     let (width, height) = (video.width as usize, video.height as usize);
     let iq = |e: imagequant::Error| GifError::Internal(format!("imagequant: {e}"));
@@ -84,17 +85,21 @@ pub(super) fn palettes(video: &Frames, colours: &[u32]) -> Result<Vec<Vec<RGB8>>
             .map_err(iq)?;
         histogram.add_image(&attr, &mut image).map_err(iq)?;
     }
-    colours
-        .iter()
-        .map(|&colours| {
-            attr.set_max_colors(colours.clamp(2, MAX_COLOURS))
-                .map_err(iq)?;
-            let mut result = histogram.quantize(&attr).map_err(iq)?;
-            let mut palette: Vec<RGB8> = result.palette().iter().map(|c| c.rgb()).collect();
-            palette.push(RGB8::new(0, 0, 0));
-            Ok(palette)
-        })
-        .collect()
+    let mut out: Vec<Vec<RGB8>> = Vec::with_capacity(colours.len());
+    for (k, &count) in colours.iter().enumerate() {
+        // A count asked for again shares the palette already made for it.
+        if let Some(same) = colours[..k].iter().position(|&c| c == count) {
+            out.push(out[same].clone());
+            continue;
+        }
+        attr.set_max_colors(count.clamp(2, MAX_COLOURS))
+            .map_err(iq)?;
+        let mut result = histogram.quantize(&attr).map_err(iq)?;
+        let mut palette: Vec<RGB8> = result.palette().iter().map(|c| c.rgb()).collect();
+        palette.push(RGB8::new(0, 0, 0));
+        out.push(palette);
+    }
+    Ok(out)
 }
 
 /// One palette of at most `colours` colours (see [`palettes`]), for the measurements.
@@ -135,7 +140,6 @@ pub(super) fn index(
         frames[pick] = frame;
         previous = Some(pick);
     }
-    drop(nearest);
     Indexed {
         width,
         height: video.height as usize,
@@ -232,28 +236,14 @@ impl<'p> Nearest<'p> {
     }
 }
 
-/// How hard a pass squeezes: gifsicle's loss, and the squared distance under which a changed
-/// pixel is left as the previous frame showed it (transparent).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Squeeze {
-    pub(super) loss: u32,
-}
-
-impl Squeeze {
-    /// Only a pixel whose index is unchanged is left as it is: keeping colours merely near the
-    /// new one lets a slow gradient go stale (gradient + cells: DSSIM 0.0026 with `loss / 4`
-    /// against 0.0023 exactly, at 500 KB); error diffusion that holds still pixels ([`Dither`])
-    /// already keeps most of the picture unchanged.
-    fn keep_below(self) -> u32 {
-        0
-    }
-}
-
-/// A GIF of `indexed`'s frames `picks` at `squeeze`, and the frames it shows (as indices).
+/// A GIF of `indexed`'s frames `picks` at gifsicle's `loss`, and the frames it shows (as
+/// indices). Only a pixel whose index is unchanged is left as the previous frame showed it:
+/// keeping colours merely near the new one (the earlier `loss / 4`) let a slow gradient go stale
+/// (gradient + cells: DSSIM 0.0054 against 0.0023 exactly, at 500 KB).
 pub(super) fn encode(
     indexed: &Indexed,
     picks: &[usize],
-    squeeze: Squeeze,
+    loss: u32,
 ) -> Result<(Vec<u8>, Vec<Vec<u8>>), GifError> {
     let (w, h) = (indexed.width, indexed.height);
     let transparent = indexed.transparent();
@@ -276,7 +266,6 @@ pub(super) fn encode(
         // one before it instead of being stored.
         let mut pending: Option<(gif::Frame<'static>, u64)> = None;
         let centis = |pick: usize| (pick as u64 * 100).div_ceil(u64::from(indexed.fps));
-        let keep = squeeze.keep_below();
         for &pick in picks {
             let target = &indexed.frames[pick];
             let start = centis(pick);
@@ -288,15 +277,12 @@ pub(super) fn encode(
                         transparent: Some(transparent),
                         pal,
                     },
-                    squeeze.loss,
+                    loss,
                 );
                 shown = seen;
                 (frame_of(lzw, 0, 0, w, h, transparent), true)
             } else {
-                let same = |i: usize| {
-                    let (a, b) = (pal[usize::from(target[i])], pal[usize::from(shown[i])]);
-                    target[i] == shown[i] || distance(a, b) <= keep
-                };
+                let same = |i: usize| target[i] == shown[i];
                 let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
                 for y in 0..h {
                     for x in 0..w {
@@ -309,32 +295,29 @@ pub(super) fn encode(
                     (frame_of(Vec::new(), 0, 0, 0, 0, transparent), false)
                 } else {
                     let (rw, rh) = (x1 - x0 + 1, y1 - y0 + 1);
-                    let mut rect = Vec::with_capacity(rw * rh);
+                    // What the screen shows where the pixel is unchanged, transparent (not
+                    // known to the LZW) where it changed.
                     let mut under = Vec::with_capacity(rw * rh);
-                    let mut kept = 0;
                     for y in y0..=y1 {
-                        for x in x0..=x1 {
-                            let i = y * w + x;
-                            kept += usize::from(same(i));
-                            under.push(if same(i) { shown[i] } else { transparent });
-                        }
+                        let row = y * w + x0..=y * w + x1;
+                        under.extend(row.map(|i| if same(i) { target[i] } else { transparent }));
                     }
                     // Mostly unchanged: the unchanged pixels start as transparency (long runs of
                     // it); mostly changed: as their colour (scattered transparency breaks the
                     // strings). Either way the LZW may take the other where it makes longer ones.
+                    let kept = under.iter().filter(|&&u| u != transparent).count();
                     let clear = kept * 2 > rw * rh;
-                    for y in y0..=y1 {
-                        for x in x0..=x1 {
-                            let i = y * w + x;
-                            rect.push(if clear && same(i) {
+                    let rect: Vec<u8> = (y0..=y1)
+                        .flat_map(|y| target[y * w + x0..=y * w + x1].iter().copied())
+                        .zip(&under)
+                        .map(|(t, &u)| {
+                            if clear && u != transparent {
                                 transparent
-                            } else if same(i) {
-                                shown[i]
                             } else {
-                                target[i]
-                            });
-                        }
-                    }
+                                t
+                            }
+                        })
+                        .collect();
                     let (lzw, seen) = lossy::write(
                         &lossy::Image {
                             img: &rect,
@@ -342,7 +325,7 @@ pub(super) fn encode(
                             transparent: Some(transparent),
                             pal,
                         },
-                        squeeze.loss,
+                        loss,
                     );
                     for (k, &s) in seen.iter().enumerate() {
                         if s != transparent {
@@ -393,11 +376,6 @@ fn frame_of(
         buffer: lzw.into(),
         ..gif::Frame::default()
     }
-}
-
-fn distance(a: RGB8, b: RGB8) -> u32 {
-    let d = |x: u8, y: u8| (i32::from(x) - i32::from(y)).pow(2) as u32;
-    d(a.r, b.r) + d(a.g, b.g) + d(a.b, b.b)
 }
 
 /// The error of shown frames against the source, for comparing encoders at equal bytes: the mean
@@ -508,7 +486,7 @@ pub(super) fn fit(
     let mut best: Option<Fitted> = None;
     let mut loss = start.min(MAX_LOSS);
     for passes in 1..=MAX_PASSES {
-        let (gif, _) = encode(indexed, picks, Squeeze { loss })?;
+        let (gif, _) = encode(indexed, picks, loss)?;
         let bytes = gif.len();
         tracing::debug!(loss, bytes, "GIF global-palette pass");
         points.push((loss, (bytes.max(1) as f64).ln()));
@@ -573,7 +551,7 @@ pub(super) fn next_loss(points: &[(u32, f64)], target: f64) -> Option<u32> {
     let goal = target.ln();
     let below = points.iter().filter(|p| p.1 <= goal).min_by_key(|p| p.0);
     let above = points.iter().filter(|p| p.1 > goal).max_by_key(|p| p.0);
-    let x = match (above, below) {
+    let loss = match (above, below) {
         (Some(&(la, ya)), Some(&(lb, yb))) => {
             if lb <= la + 1 {
                 return None;
@@ -588,12 +566,7 @@ pub(super) fn next_loss(points: &[(u32, f64)], target: f64) -> Option<u32> {
                 return None;
             }
             let at = root(la) + (goal - ya) / slope(points);
-            (at * at)
-                .clamp(
-                    f64::from(la) + 20.0,
-                    f64::from(MAX_LOSS).max(f64::from(la) + 20.0),
-                )
-                .min(f64::from(MAX_LOSS))
+            (at * at).max(f64::from(la) + 20.0).min(f64::from(MAX_LOSS))
         }
         (None, Some(&(lb, yb))) => {
             if lb == 0 {
@@ -604,7 +577,7 @@ pub(super) fn next_loss(points: &[(u32, f64)], target: f64) -> Option<u32> {
         }
         (None, None) => return None,
     };
-    Some(x as u32)
+    Some(loss as u32)
 }
 
 /// A global-palette sticker within the budget.
@@ -661,7 +634,7 @@ mod tests {
         let picks: Vec<usize> = (0..20).collect();
         for dither in [Dither::Ordered, Dither::Diffused { keep: 0 }] {
             let indexed = index(&video, palette(&video, 63).unwrap(), dither, &picks);
-            let (gif, shown) = encode(&indexed, &picks, Squeeze { loss: 0 }).unwrap();
+            let (gif, shown) = encode(&indexed, &picks, 0).unwrap();
             assert_eq!(shown, indexed.frames, "{dither:?}");
             let decoded = shown_by(&gif, 48, 32, &times(20)).unwrap();
             assert_eq!(decoded, colours(&indexed, &shown), "{dither:?}");
@@ -703,8 +676,8 @@ mod tests {
             &(0..20).collect::<Vec<_>>(),
         );
         let picks: Vec<usize> = (0..20).collect();
-        let (exact, _) = encode(&indexed, &picks, Squeeze { loss: 0 }).unwrap();
-        let (lossy, shown) = encode(&indexed, &picks, Squeeze { loss: 800 }).unwrap();
+        let (exact, _) = encode(&indexed, &picks, 0).unwrap();
+        let (lossy, shown) = encode(&indexed, &picks, 800).unwrap();
         assert!(
             lossy.len() < exact.len(),
             "{} vs {}",
@@ -727,7 +700,7 @@ mod tests {
             &(0..20).collect::<Vec<_>>(),
         );
         let picks: Vec<usize> = (0..20).collect();
-        let (exact, _) = encode(&indexed, &picks, Squeeze { loss: 0 }).unwrap();
+        let (exact, _) = encode(&indexed, &picks, 0).unwrap();
         let budget = exact.len() * 3 / 4;
         if let Some(fitted) = fit(&indexed, &picks, budget, 0).unwrap() {
             assert!(fitted.gif.len() <= budget);

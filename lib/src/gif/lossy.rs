@@ -9,8 +9,8 @@
 use rgb::RGB8;
 
 /// One frame's indices into `pal`. Where `under` is given (one index per pixel, what the screen
-/// shows there before this frame), `transparent` is a colour like the others, that pixel's
-/// `under`: a string may put transparency wherever the screen's colour is within the loss of the
+/// shows there before this frame, or `transparent` where that is not to be relied on),
+/// `transparent` is a colour like the others, that pixel's `under`: a string may put transparency wherever the screen's colour is within the loss of the
 /// pixel's, and a colour over a transparent pixel within the loss of what it leaves showing, as
 /// `gifsicle -O3` lets its lossy LZW do. Without `under`, `transparent` replaces nothing and is
 /// replaced by nothing.

@@ -3,9 +3,9 @@
 //! diffusion or ordered dithering and gifsicle's lossy LZW, or gifski's per-frame palettes);
 //! this module owns the choice and the byte budget.
 //!
-//! The global palette comes first: a few forms of it (127 and 63 colours diffused, 63 ordered: `budget::CANDIDATES`) are
-//! tried on a 16-frame trial, the one expected to show the least error at the budget is encoded
-//! in full, and its loss is searched to 92-100% of the budget (its passes only redo the LZW;
+//! The global palette comes first: a few forms of it (127 and 63 colours diffused, 63 ordered:
+//! `budget::CANDIDATES`) are tried on a 16-frame trial, the one expected to show the least error
+//! at the budget is encoded in full, and its loss is searched to 92-100% of the budget (its passes only redo the LZW;
 //! the loss is interpolated in √loss, where the bytes fall evenly, so one or two passes do).
 //! gifski makes the sticker only where no form of the global palette comes near the budget
 //! (whole-frame motion such as a photo zoomed at 624 px): its quality is predicted from the frame
