@@ -186,11 +186,16 @@ const TRIAL_MIN_FRAMES: usize = 40;
 const TRIAL_AGAIN: u8 = 8;
 
 fn trial_picks(count: usize) -> Vec<usize> {
+    runs(count, TRIAL_RUN)
+}
+
+/// Two runs of `run` consecutive frames, around a quarter and three quarters of the clip.
+fn runs(count: usize, run: usize) -> Vec<usize> {
     [1, 3]
         .iter()
         .flat_map(|quarter| {
-            let start = (quarter * count / 4).saturating_sub(TRIAL_RUN / 2);
-            start..(start + TRIAL_RUN).min(count)
+            let start = (quarter * count / 4).saturating_sub(run / 2);
+            start..(start + run).min(count)
         })
         .collect()
 }
@@ -211,7 +216,7 @@ pub(super) fn fit_budget(video: &Frames, settings: &GifSettings) -> Result<Stick
     let mut trial_frames = 0;
     if count >= TRIAL_MIN_FRAMES {
         let picks = trial_picks(count);
-        let (sticker, tried) = global_palette(video, settings, &picks)?;
+        let (sticker, tried) = global_palette(video, settings, &runs(count, GLOBAL_TRIAL_RUN))?;
         if let Some(sticker) = sticker {
             return Ok(sticker);
         }
@@ -382,15 +387,31 @@ fn global_trial(
 /// The global palette's candidates, each tried on the trial's frames: the number of colours and
 /// the dithering. Measured at 500 KB on the benchmark's clips (`explore_global` below, DSSIM by
 /// `bench/run.sh`'s tool), each of these is the best one on some clip: 127 diffused on footage,
-/// the rocket zoom, the cartoon and the test pattern, 63 diffused on gradients, the coffee zoom
-/// and life, 63 ordered on the shaking face, fractals, photo zooms and busy footage. 255
-/// diffused was best only on the cartoon and the test pattern, where 127 also beats every
-/// recipe, and 31 ordered only on the face, so neither is worth a trial on every clip.
+/// the rocket zoom, the cartoon and the test pattern, 63 diffused on gradients and the coffee
+/// zoom, 63 ordered on busy footage and fractals. 255 diffused was best only on the cartoon and
+/// the test pattern, where 127 also beats every recipe, so it is not worth a trial on every clip.
+/// [`FEWEST`] colours is tried after them, when a 63-colour form fits.
 const CANDIDATES: [(u32, global::Dither); 3] = [
     (127, global::Dither::Diffused { keep: 0 }),
     (63, global::Dither::Diffused { keep: 0 }),
     (63, global::Dither::Ordered),
 ];
+
+/// The fourth form: this many colours, dithered as the better 63-colour form, tried when that
+/// form is expected to fit below [`FEWEST_BELOW`]. Fewer colours need less loss, and where the
+/// budget is tight that wins (life at 832 px: 0.0011 against 0.0033 with 127 colours; life at
+/// 624 px, grass, the astronaut and the face are better with it too).
+const FEWEST: u32 = 31;
+/// A 63-colour form that needs this much loss or more to fit is at the ceiling: the motion is
+/// beyond one palette, and 31 colours would only hide it at a far worse picture than gifski's
+/// (the photo zoom: 63 ordered expected at loss 3983, 31 fitted at DSSIM 0.0232 where gifski made
+/// 0.0125; life at 624 px and grass, which gain from 31, need 2669 and 2854).
+const FEWEST_BELOW: u32 = 3500;
+/// The global palette's trial: two runs of this many frames (8 in all, against gifski's 16). Each
+/// form's trial costs as many LZW passes as it takes to find the budget, so half the frames is
+/// about a third less of the whole encoder's CPU; on the benchmark's 22 clips the forms chosen
+/// with 8 frames scored as well by DSSIM as with 16 (19 better than every recipe either way).
+const GLOBAL_TRIAL_RUN: usize = 4;
 
 /// The global-palette sticker ([`global`]) from the best of its [`CANDIDATES`] on the trial
 /// (by the cheap error, expected at the budget), with the trial frames it encoded; `None` when no
@@ -409,14 +430,22 @@ fn global_palette(
 ) -> Result<(Option<Sticker>, usize), GifError> {
     let count = video.images.len();
     let target = settings.max_bytes as f64 * global::FILL;
+    let mut forms: Vec<(u32, global::Dither)> = CANDIDATES.to_vec();
     // One palette per colour count, shared by the forms that have it.
-    let counts: Vec<u32> = CANDIDATES.iter().map(|c| c.0).collect();
+    let counts = [127, 63, FEWEST];
     let palettes = global::palettes(video, &counts)?;
+    let palette_of = |colours: u32| {
+        let at = counts.iter().position(|&c| c == colours).unwrap_or(0);
+        palettes[at].clone()
+    };
     // The best form so far: (its expected ln error, its index, the loss to start its search at).
     let mut best: Option<(f64, usize, u32)> = None;
+    // The best 63-colour form that fits below FEWEST_BELOW: (its expected ln error, its dithering).
+    let mut best63: Option<(f64, global::Dither)> = None;
     let mut tried = 0;
-    for (form, &(colours, dither)) in CANDIDATES.iter().enumerate() {
-        let indexed = global::index(video, palettes[form].clone(), dither, picks);
+    let mut form = 0;
+    while let Some(&(colours, dither)) = forms.get(form) {
+        let indexed = global::index(video, palette_of(colours), dither, picks);
         let (curve, start) = global_trial(video, &indexed, picks, target)?;
         tried += picks.len() * curve.points.len();
         // A trial that stayed far over the budget even at its greatest loss says nothing of the
@@ -431,17 +460,29 @@ fn global_palette(
             colours,
             ?dither,
             error = error.exp(),
+            start,
             ?curve,
             "GIF global-palette candidate"
         );
-        if reached <= target.ln() + GLOBAL_REACH && best.is_none_or(|b| error < b.0) {
+        let fits = reached <= target.ln() + GLOBAL_REACH;
+        if fits && best.is_none_or(|b| error < b.0) {
             best = Some((error, form, start));
+        }
+        if fits && colours == 63 && start < FEWEST_BELOW && best63.is_none_or(|b| error < b.0) {
+            best63 = Some((error, dither));
+        }
+        form += 1;
+        if form == CANDIDATES.len()
+            && let Some((_, dither)) = best63
+        {
+            forms.push((FEWEST, dither));
         }
     }
     let Some((_, form, start)) = best else {
         return Ok((None, tried));
     };
-    let (palette, dither) = (palettes[form].clone(), CANDIDATES[form].1);
+    let (colours, dither) = forms[form];
+    let palette = palette_of(colours);
     let all = resample(count, video.fps, video.fps);
     let indexed = global::index(video, palette, dither, &all);
     let Some(fitted) = global::fit(&indexed, &all, settings.max_bytes, start)? else {
@@ -729,7 +770,7 @@ mod tests {
 
     /// Not a test but the measurement behind [`CANDIDATES`]: each form of the global palette in
     /// `EMO_GIF_EXPLORE` (`127d0`: 127 colours diffused with hold threshold 0; `63b`: 63 colours
-    /// ordered) fitted to the budget on every MP4 in `EMO_GIF_CALIBRATE`, or encoded at each loss
+    /// ordered; `fit`: the transcoder's own choice, [`fit_budget`]) fitted to the budget on every MP4 in `EMO_GIF_CALIBRATE`, or encoded at each loss
     /// of `EMO_GIF_EXPLORE_LOSS` when that is set; bytes, cheap error, loss and times printed, the
     /// GIFs written to `EMO_GIF_CALIBRATE_OUT` (to score by DSSIM, see `bench/encoders.md`).
     /// `cargo test --release -p emo --lib gif::budget::tests::explore_global -- --ignored --nocapture`
@@ -746,6 +787,21 @@ mod tests {
             let name = clip.file_stem().unwrap().to_string_lossy().to_string();
             let all: Vec<usize> = (0..video.images.len()).collect();
             for config in configs.split(',') {
+                if config == "fit" {
+                    let started = Instant::now();
+                    let sticker = fit_budget(&video, &settings).unwrap();
+                    let s = started.elapsed().as_secs_f64();
+                    println!(
+                        "{name} fit bytes {} method {:?} quality {} passes {} trial_frames {} fit_s {s:.3}",
+                        sticker.gif.len(),
+                        sticker.method,
+                        sticker.quality,
+                        sticker.passes,
+                        sticker.trial_frames
+                    );
+                    std::fs::write(out.join(format!("{name}@fit.gif")), &sticker.gif).unwrap();
+                    continue;
+                }
                 let (colours, dither) = match config.split_once('d') {
                     Some((c, keep)) => (
                         c.parse().unwrap(),

@@ -157,6 +157,11 @@ fn weighted(r: i32, g: i32, b: i32, p: RGB8) -> u32 {
 
 /// One frame by Sierra Lite error diffusion (half the error to the right, a quarter to each of
 /// the two pixels below), keeping `previous`'s index where it is within `keep` of the nearest.
+/// As ffmpeg's `paletteuse` does it: each neighbour's share is truncated towards zero and added
+/// to its 8-bit value, clipped there, so an error of a unit or two goes nowhere. Exact shares
+/// (error kept in quarters) measured worse on both counts: more noise for the LZW and no better
+/// to see (street, 127 colours, lossless: 844 KB and DSSIM 0.00286 against 832 KB and 0.00244;
+/// `bench/encoders.md`).
 fn diffuse(
     image: &[RGBA8],
     width: usize,
@@ -166,14 +171,18 @@ fn diffuse(
 ) -> Vec<u8> {
     let palette = nearest.palette;
     let mut out = Vec::with_capacity(image.len());
-    // Errors in quarters, with a spare column on each side.
-    let mut this_row = vec![[0i32; 3]; width + 2];
-    let mut next_row = vec![[0i32; 3]; width + 2];
-    for (y, row) in image.chunks_exact(width).enumerate() {
-        for (x, px) in row.iter().enumerate() {
-            let e = this_row[x + 1];
-            let ch = |c: u8, e: i32| (i32::from(c) + e / 4).clamp(0, 255);
-            let (r, g, b) = (ch(px.r, e[0]), ch(px.g, e[1]), ch(px.b, e[2]));
+    let load = |row: &[RGBA8]| -> Vec<[i32; 3]> {
+        row.iter()
+            .map(|p| [i32::from(p.r), i32::from(p.g), i32::from(p.b)])
+            .collect()
+    };
+    let mut rows = image.chunks_exact(width);
+    let mut this_row = load(rows.next().unwrap_or(&[]));
+    let mut next_row = rows.next().map(load);
+    let height = image.len() / width;
+    for y in 0..height {
+        for x in 0..width {
+            let [r, g, b] = this_row[x];
             let mut index = nearest.of(r as u8, g as u8, b as u8);
             if let Some(previous) = previous {
                 let held = previous[y * width + x];
@@ -187,14 +196,23 @@ fn diffuse(
             let p = palette[usize::from(index)];
             let err = [r - i32::from(p.r), g - i32::from(p.g), b - i32::from(p.b)];
             for c in 0..3 {
-                this_row[x + 2][c] += 2 * err[c];
-                next_row[x][c] += err[c];
-                next_row[x + 1][c] += err[c];
+                if x + 1 < width {
+                    this_row[x + 1][c] = (this_row[x + 1][c] + err[c] * 2 / 4).clamp(0, 255);
+                }
+                if let Some(next) = next_row.as_mut() {
+                    if x > 0 {
+                        next[x - 1][c] = (next[x - 1][c] + err[c] / 4).clamp(0, 255);
+                    }
+                    next[x][c] = (next[x][c] + err[c] / 4).clamp(0, 255);
+                }
             }
             out.push(index);
         }
-        std::mem::swap(&mut this_row, &mut next_row);
-        next_row.iter_mut().for_each(|e| *e = [0; 3]);
+        match next_row.take() {
+            Some(next) => this_row = next,
+            None => break,
+        }
+        next_row = rows.next().map(load);
     }
     out
 }

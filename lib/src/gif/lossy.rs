@@ -121,29 +121,21 @@ struct Lookup<'a> {
     pub pal: &'a [RGB8],
     pub image: &'a Image<'a>,
     pub max_diff: u32,
+    /// Squared RGB distances between palette entries (`pal.len()` a row), to pass over a child
+    /// that cannot be within `max_diff` whatever the diffused error before it.
+    pub apart: &'a [u32],
     pub best_node: NodeId,
     pub best_pos: usize,
     pub best_total_diff: u64,
 }
 
 impl Lookup<'_> {
+    /// Every child of `node_id` whose colour at `pos` is within the loss, and on from there:
+    /// the longest string (least total difference among equals) is kept in `best_*`.
     pub fn lossy_node(&mut self, pos: usize, node_id: NodeId, total_diff: u64, dither: RgbDiff) {
         let Some(px) = self.image.px_at(pos) else {
             return;
         };
-        self.code_table.nodes[node_id as usize]
-            .children
-            .iter()
-            .copied()
-            .for_each(|node_id| {
-                self.try_node(pos, node_id, px, dither, total_diff);
-            });
-    }
-
-    #[inline]
-    fn try_node(&mut self, pos: usize, node_id: NodeId, px: u8, dither: RgbDiff, total_diff: u64) {
-        let node = &self.code_table.nodes[node_id as usize];
-        let next_px = node.suffix;
         let transparent = self.image.transparent;
         let under = self.image.under.get(pos).copied();
         // The colour shown for an index here: transparency shows what is under it, when known.
@@ -153,25 +145,48 @@ impl Lookup<'_> {
             }
             _ => (index, Some(index) == transparent),
         };
-        let ((want, want_clear), (got, got_clear)) = (seen(px), seen(next_px));
-        let (want_c, got_c) = (self.pal[want as usize], self.pal[got as usize]);
-        let diff = if px == next_px || (want == got && want_clear == got_clear) {
-            0
-        } else {
-            color_diff(want_c, got_c, want_clear, got_clear, dither)
-        };
-        if diff <= self.max_diff {
-            let new_dither = diffused_difference(want_c, got_c, want_clear, got_clear, dither);
-            let new_pos = pos + 1;
-            let new_diff = total_diff + u64::from(diff);
-            if new_pos > self.best_pos
-                || new_pos == self.best_pos && new_diff < self.best_total_diff
-            {
-                self.best_node = node_id;
-                self.best_pos = new_pos;
-                self.best_total_diff = new_diff;
+        let (want, want_clear) = seen(px);
+        let want_c = self.pal[want as usize];
+        // |a - b + d| >= |a - b| - |d| (and so for d / 2): a child further than the diffused
+        // error plus the loss's reach from the wanted colour is out of reach (+1 for rounding).
+        let d = (i32::from(dither.r).pow(2)
+            + i32::from(dither.g).pow(2)
+            + i32::from(dither.b).pow(2)) as f32;
+        let reach = d.sqrt() + (self.max_diff as f32).sqrt() + 1.0;
+        let beyond = (reach * reach).min(u32::MAX as f32) as u32;
+        let row = &self.apart[want as usize * self.pal.len()..][..self.pal.len()];
+        let table = self.code_table;
+        for &child in &table.nodes[node_id as usize].children {
+            let next_px = table.nodes[child as usize].suffix;
+            let (got, got_clear) = seen(next_px);
+            let diff = if px == next_px || (want == got && want_clear == got_clear) {
+                0
+            } else if want_clear != got_clear || !want_clear && row[got as usize] > beyond {
+                // Transparency against a colour, or a colour out of reach.
+                continue;
+            } else {
+                color_diff(
+                    want_c,
+                    self.pal[got as usize],
+                    want_clear,
+                    got_clear,
+                    dither,
+                )
+            };
+            if diff <= self.max_diff {
+                let got_c = self.pal[got as usize];
+                let new_dither = diffused_difference(want_c, got_c, want_clear, got_clear, dither);
+                let new_pos = pos + 1;
+                let new_diff = total_diff + u64::from(diff);
+                if new_pos > self.best_pos
+                    || new_pos == self.best_pos && new_diff < self.best_total_diff
+                {
+                    self.best_node = child;
+                    self.best_pos = new_pos;
+                    self.best_total_diff = new_diff;
+                }
+                self.lossy_node(new_pos, child, new_diff, new_dither);
             }
-            self.lossy_node(new_pos, node_id, new_diff, new_dither);
         }
     }
 }
@@ -206,6 +221,16 @@ pub(super) fn write(image: &Image<'_>, loss: u32) -> (Vec<u8>, Vec<u8>) {
         nodes: Vec::new(),
     };
     code_table.reset();
+
+    let apart: Vec<u32> = pal
+        .iter()
+        .flat_map(|a| {
+            pal.iter().map(move |b| {
+                let d = |x: u8, y: u8| (i32::from(x) - i32::from(y)).pow(2) as u32;
+                d(a.r, b.r) + d(a.g, b.g) + d(a.b, b.b)
+            })
+        })
+        .collect();
 
     let mut cur_code_bits = min_code_size + 1;
     let mut output_code = code_table.clear_code as LzwCode;
@@ -256,6 +281,7 @@ pub(super) fn write(image: &Image<'_>, loss: u32) -> (Vec<u8>, Vec<u8>) {
                 pal,
                 image,
                 max_diff: loss,
+                apart: &apart,
                 best_node: u16::from(px),
                 best_pos: pos + 1,
                 best_total_diff: 0,
