@@ -413,16 +413,19 @@ const FEWEST_BELOW: u32 = 3500;
 /// with 8 frames scored as well by DSSIM as with 16 (19 better than every recipe either way).
 const GLOBAL_TRIAL_RUN: usize = 4;
 
-/// The global-palette sticker ([`global`]) from the best of its [`CANDIDATES`] on the trial
-/// (by the cheap error, expected at the budget), with the trial frames it encoded; `None` when no
-/// candidate's trial came near the budget or the full encode did not fit, and gifski makes the
-/// sticker instead. gifski is not tried first: at 500 KB the global palette measured better by
-/// DSSIM on 17 of the benchmark's 22 clips, equal on the test pattern, and worse where it could
-/// not reach the budget at all (large photo zooms, the 624 px cartoon and fractal) and on the
-/// 624 px life; the cheap error, which ranks the global palette's forms among themselves well
-/// enough, ranked gifski ahead on clips where DSSIM put it far behind (the cartoon: 4.0 against
-/// 4.7, DSSIM 0.00043 against 0.00009), so it cannot make that choice, and the trial gifski's
-/// comparison needed cost every clip about 0.15 CPU-s.
+/// The global-palette sticker ([`global`]) from the best of its [`CANDIDATES`] and [`FEWEST`]
+/// on the trial (by the cheap error, expected at the budget), with the trial frames it encoded;
+/// `None` when no candidate's trial came near the budget or the full encode did not fit, and
+/// gifski makes the sticker instead. gifski is not tried first: at 500 KB the global palette
+/// measured better by DSSIM on 17 of the benchmark's 22 clips, equal on the test pattern, and
+/// worse where it could not reach the budget at all (large photo zooms, the 624 px cartoon and
+/// fractal); the cheap error, which ranks the global palette's forms among themselves well
+/// enough (the same 2×2-average error in luma orders 190 of 191 pairs of whole-clip GIFs of the
+/// forms as DSSIM does, `bench/encoders.md`; the trial's extrapolation to the budget is the
+/// weaker part), ranked gifski ahead
+/// on clips where DSSIM put it far behind (the cartoon: 4.0 against 4.7, DSSIM 0.00043 against
+/// 0.00009), so it cannot make that choice, and the trial gifski's comparison needed cost every
+/// clip about 0.15 CPU-s.
 fn global_palette(
     video: &Frames,
     settings: &GifSettings,
