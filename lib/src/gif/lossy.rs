@@ -38,12 +38,18 @@ struct CodeTable {
 
 type NodeId = u16;
 const NO_PARENT: NodeId = NodeId::MAX;
+const NO_NODE: NodeId = NodeId::MAX;
 
+/// A dictionary string: its code, last index and the string before it; its children (the
+/// strings one longer) are a list through `first_child` and their `next_sibling`, in the order
+/// they were defined, so the dictionary allocates nothing as it grows.
 struct Node {
     code: LzwCode,
     suffix: u8,
     parent: NodeId,
-    children: Vec<NodeId>,
+    first_child: NodeId,
+    last_child: NodeId,
+    next_sibling: NodeId,
 }
 
 type RgbDiff = rgb::RGB<i16>;
@@ -97,9 +103,18 @@ impl CodeTable {
             code: next_code,
             suffix,
             parent: work_node_id,
-            children: Vec::new(),
+            first_child: NO_NODE,
+            last_child: NO_NODE,
+            next_sibling: NO_NODE,
         });
-        self.nodes[work_node_id as usize].children.push(id);
+        let parent = &mut self.nodes[work_node_id as usize];
+        let last = parent.last_child;
+        parent.last_child = id;
+        if last == NO_NODE {
+            parent.first_child = id;
+        } else {
+            self.nodes[last as usize].next_sibling = id;
+        }
     }
 
     #[cold]
@@ -111,7 +126,9 @@ impl CodeTable {
                 code: i as u16,
                 suffix: i as u8,
                 parent: NO_PARENT,
-                children: Vec::new(),
+                first_child: NO_NODE,
+                last_child: NO_NODE,
+                next_sibling: NO_NODE,
             }));
     }
 }
@@ -156,8 +173,12 @@ impl Lookup<'_> {
         let beyond = (reach * reach).min(u32::MAX as f32) as u32;
         let row = &self.apart[want as usize * self.pal.len()..][..self.pal.len()];
         let table = self.code_table;
-        for &child in &table.nodes[node_id as usize].children {
-            let next_px = table.nodes[child as usize].suffix;
+        let mut next = table.nodes[node_id as usize].first_child;
+        while next != NO_NODE {
+            let child = next;
+            let node = &table.nodes[child as usize];
+            next = node.next_sibling;
+            let next_px = node.suffix;
             let (got, got_clear) = seen(next_px);
             let diff = if px == next_px || (want == got && want_clear == got_clear) {
                 0
