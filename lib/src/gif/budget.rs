@@ -215,12 +215,12 @@ pub(super) fn fit_budget(video: &Frames, settings: &GifSettings) -> Result<Stick
     };
     let mut trial_frames = 0;
     if count >= TRIAL_MIN_FRAMES {
-        let picks = trial_picks(count);
         let (sticker, tried) = global_palette(video, settings, &runs(count, GLOBAL_TRIAL_RUN))?;
         if let Some(sticker) = sticker {
             return Ok(sticker);
         }
         trial_frames += tried;
+        let picks = trial_picks(count);
         let mut trials: Vec<Point> = Vec::new();
         let mut quality = clamp(model.quality_for(target, count));
         while trials.len() < 2 {
@@ -422,10 +422,9 @@ const GLOBAL_TRIAL_RUN: usize = 4;
 /// fractal); the cheap error, which ranks the global palette's forms among themselves well
 /// enough (the same 2×2-average error in luma orders 190 of 191 pairs of whole-clip GIFs of the
 /// forms as DSSIM does, `bench/encoders.md`; the trial's extrapolation to the budget is the
-/// weaker part), ranked gifski ahead
-/// on clips where DSSIM put it far behind (the cartoon: 4.0 against 4.7, DSSIM 0.00043 against
-/// 0.00009), so it cannot make that choice, and the trial gifski's comparison needed cost every
-/// clip about 0.15 CPU-s.
+/// weaker part), ranked gifski ahead on clips where DSSIM put it far behind (the cartoon: 4.0
+/// against 4.7, DSSIM 0.00043 against 0.00009), so it cannot make that choice, and the trial
+/// gifski's comparison needed cost every clip about 0.15 CPU-s.
 fn global_palette(
     video: &Frames,
     settings: &GifSettings,
@@ -435,7 +434,7 @@ fn global_palette(
     let target = settings.max_bytes as f64 * global::FILL;
     let mut forms: Vec<(u32, global::Dither)> = CANDIDATES.to_vec();
     // One palette per colour count, shared by the forms that have it.
-    let counts = [127, 63, FEWEST];
+    let counts: Vec<u32> = forms.iter().map(|f| f.0).chain([FEWEST]).collect();
     let palettes = global::palettes(video, &counts)?;
     let palette_of = |colours: u32| {
         let at = counts.iter().position(|&c| c == colours).unwrap_or(0);
@@ -773,9 +772,10 @@ mod tests {
 
     /// Not a test but the measurement behind [`CANDIDATES`]: each form of the global palette in
     /// `EMO_GIF_EXPLORE` (`127d0`: 127 colours diffused with hold threshold 0; `63b`: 63 colours
-    /// ordered; `fit`: the transcoder's own choice, [`fit_budget`]) fitted to the budget on every MP4 in `EMO_GIF_CALIBRATE`, or encoded at each loss
-    /// of `EMO_GIF_EXPLORE_LOSS` when that is set; bytes, cheap error, loss and times printed, the
-    /// GIFs written to `EMO_GIF_CALIBRATE_OUT` (to score by DSSIM, see `bench/encoders.md`).
+    /// ordered; `fit`: the transcoder's own choice, [`fit_budget`]) fitted to the budget on every
+    /// MP4 in `EMO_GIF_CALIBRATE`, or encoded at each loss of `EMO_GIF_EXPLORE_LOSS` when that is
+    /// set; bytes, cheap error, loss and times printed, the GIFs written to
+    /// `EMO_GIF_CALIBRATE_OUT` (to score by DSSIM, see `bench/encoders.md`).
     /// `cargo test --release -p emo --lib gif::budget::tests::explore_global -- --ignored --nocapture`
     #[test]
     #[ignore = "measurement, run by hand"]

@@ -171,16 +171,26 @@ fn diffuse(
 ) -> Vec<u8> {
     let palette = nearest.palette;
     let mut out = Vec::with_capacity(image.len());
-    let load = |row: &[RGBA8]| -> Vec<[i32; 3]> {
-        row.iter()
-            .map(|p| [i32::from(p.r), i32::from(p.g), i32::from(p.b)])
-            .collect()
-    };
-    let mut rows = image.chunks_exact(width);
-    let mut this_row = load(rows.next().unwrap_or(&[]));
-    let mut next_row = rows.next().map(load);
     let height = image.len() / width;
+    // The row being dithered and the one below, as 8-bit values with the errors added so far.
+    let load = |row: &mut Vec<[i32; 3]>, y: usize| {
+        row.clear();
+        let pixels = &image[y * width..(y + 1) * width];
+        row.extend(
+            pixels
+                .iter()
+                .map(|p| [i32::from(p.r), i32::from(p.g), i32::from(p.b)]),
+        );
+    };
+    let (mut this_row, mut next_row) = (Vec::with_capacity(width), Vec::with_capacity(width));
+    if height > 0 {
+        load(&mut this_row, 0);
+    }
     for y in 0..height {
+        let below = y + 1 < height;
+        if below {
+            load(&mut next_row, y + 1);
+        }
         for x in 0..width {
             let [r, g, b] = this_row[x];
             let mut index = nearest.of(r as u8, g as u8, b as u8);
@@ -199,20 +209,16 @@ fn diffuse(
                 if x + 1 < width {
                     this_row[x + 1][c] = (this_row[x + 1][c] + err[c] * 2 / 4).clamp(0, 255);
                 }
-                if let Some(next) = next_row.as_mut() {
+                if below {
                     if x > 0 {
-                        next[x - 1][c] = (next[x - 1][c] + err[c] / 4).clamp(0, 255);
+                        next_row[x - 1][c] = (next_row[x - 1][c] + err[c] / 4).clamp(0, 255);
                     }
-                    next[x][c] = (next[x][c] + err[c] / 4).clamp(0, 255);
+                    next_row[x][c] = (next_row[x][c] + err[c] / 4).clamp(0, 255);
                 }
             }
             out.push(index);
         }
-        match next_row.take() {
-            Some(next) => this_row = next,
-            None => break,
-        }
-        next_row = rows.next().map(load);
+        std::mem::swap(&mut this_row, &mut next_row);
     }
     out
 }

@@ -10,8 +10,8 @@ use rgb::RGB8;
 
 /// One frame's indices into `pal`. Where `under` is given (one index per pixel, what the screen
 /// shows there before this frame, or `transparent` where that is not to be relied on),
-/// `transparent` is a colour like the others, that pixel's `under`: a string may put transparency wherever the screen's colour is within the loss of the
-/// pixel's, and a colour over a transparent pixel within the loss of what it leaves showing, as
+/// `transparent` is a colour like the others, that pixel's `under`: a string may put
+/// transparency wherever the screen's colour is within the loss of the pixel's, and a colour over a transparent pixel within the loss of what it leaves showing, as
 /// `gifsicle -O3` lets its lossy LZW do. Without `under`, `transparent` replaces nothing and is
 /// replaced by nothing.
 pub(super) struct Image<'data> {
@@ -37,7 +37,7 @@ struct CodeTable {
 }
 
 type NodeId = u16;
-const NO_PARENT: NodeId = NodeId::MAX;
+/// No node: the parent of a one-index string, or the end of a list of children.
 const NO_NODE: NodeId = NodeId::MAX;
 
 /// A dictionary string: its code, last index and the string before it; its children (the
@@ -125,7 +125,7 @@ impl CodeTable {
             .extend((0..usize::from(self.clear_code)).map(|i| Node {
                 code: i as u16,
                 suffix: i as u8,
-                parent: NO_PARENT,
+                parent: NO_NODE,
                 first_child: NO_NODE,
                 last_child: NO_NODE,
                 next_sibling: NO_NODE,
