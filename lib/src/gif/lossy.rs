@@ -42,10 +42,14 @@ const NO_NODE: NodeId = NodeId::MAX;
 
 /// A dictionary string: its code, last index and the string before it; its children (the
 /// strings one longer) are a list through `first_child` and their `next_sibling`, in the order
-/// they were defined, so the dictionary allocates nothing as it grows.
+/// they were defined, so the dictionary allocates nothing as it grows. `len` is the string's
+/// length and `deepest` the length of the longest string that starts with it, so the search
+/// passes over a child whose strings all end before the best one found.
 struct Node {
     code: LzwCode,
     suffix: u8,
+    len: u16,
+    deepest: u16,
     parent: NodeId,
     first_child: NodeId,
     last_child: NodeId,
@@ -99,9 +103,12 @@ impl CodeTable {
     #[inline]
     fn define(&mut self, work_node_id: NodeId, suffix: u8, next_code: LzwCode) {
         let id = self.nodes.len() as u16;
+        let len = self.nodes[work_node_id as usize].len + 1;
         self.nodes.push(Node {
             code: next_code,
             suffix,
+            len,
+            deepest: len,
             parent: work_node_id,
             first_child: NO_NODE,
             last_child: NO_NODE,
@@ -115,6 +122,12 @@ impl CodeTable {
         } else {
             self.nodes[last as usize].next_sibling = id;
         }
+        let mut up = work_node_id;
+        while up != NO_NODE && self.nodes[up as usize].deepest < len {
+            let node = &mut self.nodes[up as usize];
+            node.deepest = len;
+            up = node.parent;
+        }
     }
 
     #[cold]
@@ -125,6 +138,8 @@ impl CodeTable {
             .extend((0..usize::from(self.clear_code)).map(|i| Node {
                 code: i as u16,
                 suffix: i as u8,
+                len: 1,
+                deepest: 1,
                 parent: NO_NODE,
                 first_child: NO_NODE,
                 last_child: NO_NODE,
@@ -173,11 +188,18 @@ impl Lookup<'_> {
         let beyond = (reach * reach).min(u32::MAX as f32) as u32;
         let row = &self.apart[want as usize * self.pal.len()..][..self.pal.len()];
         let table = self.code_table;
+        // Where this string started: a child's strings end at most at `start + deepest`.
+        let start = pos - usize::from(table.nodes[node_id as usize].len);
         let mut next = table.nodes[node_id as usize].first_child;
         while next != NO_NODE {
             let child = next;
             let node = &table.nodes[child as usize];
             next = node.next_sibling;
+            let end = start + usize::from(node.deepest);
+            if end < self.best_pos || end == self.best_pos && total_diff >= self.best_total_diff {
+                // Nothing under it can be longer, or as long with less difference.
+                continue;
+            }
             let next_px = node.suffix;
             let (got, got_clear) = seen(next_px);
             let diff = if px == next_px || (want == got && want_clear == got_clear) {
