@@ -269,137 +269,191 @@ pub(super) fn encode(
     picks: &[usize],
     loss: u32,
 ) -> Result<(Vec<u8>, Vec<Vec<u8>>), GifError> {
+    let pass = code(indexed, picks, None, 0, loss);
+    let gif = write(indexed, picks, &pass)?;
+    Ok((gif, pass.shown))
+}
+
+/// One frame as a pass coded it: the changed rectangle and its LZW data, or `None` when the
+/// frame changed nothing (the frame before it is then shown longer).
+struct Coded {
+    rect: Option<(usize, usize, usize, usize, Vec<u8>)>,
+}
+
+impl Coded {
+    /// About what the frame adds to the file: its LZW data in 255-byte blocks, and the ~20 bytes
+    /// of its control extension, descriptor and terminator.
+    fn bytes(&self) -> usize {
+        self.rect
+            .as_ref()
+            .map_or(0, |r| r.4.len() + r.4.len().div_ceil(255) + 20)
+    }
+}
+
+/// The frames `picks` coded, one [`Coded`] each, and what the screen shows after each.
+pub(super) struct Pass {
+    coded: Vec<Coded>,
+    shown: Vec<Vec<u8>>,
+}
+
+impl Pass {
+    /// About what frames `from..` add to the file (see [`Coded::bytes`]).
+    fn bytes_from(&self, from: usize) -> usize {
+        self.coded[from..].iter().map(Coded::bytes).sum()
+    }
+}
+
+/// Codes `picks[from..]` at `loss`, over what `before` (a pass over the same picks) showed after
+/// frame `from - 1`, and keeps `before`'s frames up to there: a pass that only redoes the tail.
+fn code(
+    indexed: &Indexed,
+    picks: &[usize],
+    before: Option<&Pass>,
+    from: usize,
+    loss: u32,
+) -> Pass {
     let (w, h) = (indexed.width, indexed.height);
     let transparent = indexed.transparent();
     let pal = &indexed.palette;
-    let mut table = vec![0u8; pal.len() * 3];
-    for (i, c) in pal.iter().enumerate() {
+    let mut coded: Vec<Coded> = Vec::with_capacity(picks.len());
+    let mut shown_all: Vec<Vec<u8>> = Vec::with_capacity(picks.len());
+    let mut shown: Vec<u8> = Vec::new();
+    if let Some(before) = before.filter(|_| from > 0) {
+        for k in 0..from {
+            let c = &before.coded[k];
+            coded.push(Coded {
+                rect: c.rect.clone(),
+            });
+        }
+        shown_all.extend(before.shown[..from].iter().cloned());
+        shown = before.shown[from - 1].clone();
+    }
+    for &pick in &picks[coded.len()..] {
+        let target = &indexed.frames[pick];
+        let rect = if shown.is_empty() {
+            let (lzw, seen) = lossy::write(
+                &lossy::Image {
+                    img: target,
+                    under: &[],
+                    transparent: Some(transparent),
+                    pal,
+                },
+                loss,
+            );
+            shown = seen;
+            Some((0, 0, w, h, lzw))
+        } else {
+            let same = |i: usize| target[i] == shown[i];
+            let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+            for y in 0..h {
+                for x in 0..w {
+                    if !same(y * w + x) {
+                        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+                    }
+                }
+            }
+            if x0 > x1 {
+                None
+            } else {
+                let (rw, rh) = (x1 - x0 + 1, y1 - y0 + 1);
+                // What the screen shows where the pixel is unchanged, transparent (not
+                // known to the LZW) where it changed.
+                let mut under = Vec::with_capacity(rw * rh);
+                for y in y0..=y1 {
+                    let row = y * w + x0..=y * w + x1;
+                    under.extend(row.map(|i| if same(i) { target[i] } else { transparent }));
+                }
+                // Mostly unchanged: the unchanged pixels start as transparency (long runs of
+                // it); mostly changed: as their colour (scattered transparency breaks the
+                // strings). Either way the LZW may take the other where it makes longer ones.
+                let kept = under.iter().filter(|&&u| u != transparent).count();
+                let clear = kept * 2 > rw * rh;
+                let rect: Vec<u8> = (y0..=y1)
+                    .flat_map(|y| target[y * w + x0..=y * w + x1].iter().copied())
+                    .zip(&under)
+                    .map(|(t, &u)| {
+                        if clear && u != transparent {
+                            transparent
+                        } else {
+                            t
+                        }
+                    })
+                    .collect();
+                let (lzw, seen) = lossy::write(
+                    &lossy::Image {
+                        img: &rect,
+                        under: &under,
+                        transparent: Some(transparent),
+                        pal,
+                    },
+                    loss,
+                );
+                for (k, &s) in seen.iter().enumerate() {
+                    if s != transparent {
+                        shown[(y0 + k / rw) * w + x0 + k % rw] = s;
+                    }
+                }
+                Some((x0, y0, rw, rh, lzw))
+            }
+        };
+        coded.push(Coded { rect });
+        shown_all.push(shown.clone());
+    }
+    Pass {
+        coded,
+        shown: shown_all,
+    }
+}
+
+/// The GIF of a pass: each changed frame shown until the next changed one's time.
+fn write(indexed: &Indexed, picks: &[usize], pass: &Pass) -> Result<Vec<u8>, GifError> {
+    let (w, h) = (indexed.width, indexed.height);
+    let transparent = indexed.transparent();
+    let mut table = vec![0u8; indexed.palette.len() * 3];
+    for (i, c) in indexed.palette.iter().enumerate() {
         table[i * 3..i * 3 + 3].copy_from_slice(&[c.r, c.g, c.b]);
     }
     let gif_error = |e: gif::EncodingError| GifError::Internal(format!("GIF writer: {e}"));
-    let mut out = Vec::new();
-    let mut shown_all = Vec::with_capacity(picks.len());
+    let centis = |pick: usize| (pick as u64 * 100).div_ceil(u64::from(indexed.fps));
+    // Each changed frame with its start and the start of the next changed one (or the end).
+    let changed: Vec<(usize, u64)> = pass
+        .coded
+        .iter()
+        .zip(picks)
+        .enumerate()
+        .filter(|(_, (c, _))| c.rect.is_some())
+        .map(|(k, (_, &pick))| (k, centis(pick)))
+        .collect();
+    let end = centis(picks.last().map_or(0, |&p| p + 1));
+    let mut out = Vec::with_capacity(pass.bytes_from(0) + table.len() + 32);
     {
         let mut encoder =
             gif::Encoder::new(&mut out, w as u16, h as u16, &table).map_err(gif_error)?;
         encoder
             .set_repeat(gif::Repeat::Infinite)
             .map_err(gif_error)?;
-        let mut shown: Vec<u8> = Vec::new();
-        // Frames wait for the next one's time, since a frame that changes nothing extends the
-        // one before it instead of being stored.
-        let mut pending: Option<(gif::Frame<'static>, u64)> = None;
-        let centis = |pick: usize| (pick as u64 * 100).div_ceil(u64::from(indexed.fps));
-        for &pick in picks {
-            let target = &indexed.frames[pick];
-            let start = centis(pick);
-            let (frame, changed) = if shown.is_empty() {
-                let (lzw, seen) = lossy::write(
-                    &lossy::Image {
-                        img: target,
-                        under: &[],
-                        transparent: Some(transparent),
-                        pal,
-                    },
-                    loss,
-                );
-                shown = seen;
-                (frame_of(lzw, 0, 0, w, h, transparent), true)
-            } else {
-                let same = |i: usize| target[i] == shown[i];
-                let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
-                for y in 0..h {
-                    for x in 0..w {
-                        if !same(y * w + x) {
-                            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
-                        }
-                    }
-                }
-                if x0 > x1 {
-                    (frame_of(Vec::new(), 0, 0, 0, 0, transparent), false)
-                } else {
-                    let (rw, rh) = (x1 - x0 + 1, y1 - y0 + 1);
-                    // What the screen shows where the pixel is unchanged, transparent (not
-                    // known to the LZW) where it changed.
-                    let mut under = Vec::with_capacity(rw * rh);
-                    for y in y0..=y1 {
-                        let row = y * w + x0..=y * w + x1;
-                        under.extend(row.map(|i| if same(i) { target[i] } else { transparent }));
-                    }
-                    // Mostly unchanged: the unchanged pixels start as transparency (long runs of
-                    // it); mostly changed: as their colour (scattered transparency breaks the
-                    // strings). Either way the LZW may take the other where it makes longer ones.
-                    let kept = under.iter().filter(|&&u| u != transparent).count();
-                    let clear = kept * 2 > rw * rh;
-                    let rect: Vec<u8> = (y0..=y1)
-                        .flat_map(|y| target[y * w + x0..=y * w + x1].iter().copied())
-                        .zip(&under)
-                        .map(|(t, &u)| {
-                            if clear && u != transparent {
-                                transparent
-                            } else {
-                                t
-                            }
-                        })
-                        .collect();
-                    let (lzw, seen) = lossy::write(
-                        &lossy::Image {
-                            img: &rect,
-                            under: &under,
-                            transparent: Some(transparent),
-                            pal,
-                        },
-                        loss,
-                    );
-                    for (k, &s) in seen.iter().enumerate() {
-                        if s != transparent {
-                            shown[(y0 + k / rw) * w + x0 + k % rw] = s;
-                        }
-                    }
-                    (frame_of(lzw, x0, y0, rw, rh, transparent), true)
-                }
+        for (n, &(k, start)) in changed.iter().enumerate() {
+            let next = changed.get(n + 1).map_or(end, |c| c.1);
+            let Some((left, top, width, height, lzw)) = &pass.coded[k].rect else {
+                continue;
             };
-            shown_all.push(shown.clone());
-            if changed {
-                if let Some((mut previous, at)) = pending.take() {
-                    previous.delay = (start - at).max(1) as u16;
-                    encoder
-                        .write_lzw_pre_encoded_frame(&previous)
-                        .map_err(gif_error)?;
-                }
-                pending = Some((frame, start));
-            }
-        }
-        if let Some((mut last, at)) = pending {
-            let end = centis(picks.last().map_or(0, |&p| p + 1));
-            last.delay = (end.saturating_sub(at)).max(1) as u16;
+            let frame = gif::Frame {
+                delay: (next.saturating_sub(start)).max(1) as u16,
+                dispose: gif::DisposalMethod::Keep,
+                transparent: Some(transparent),
+                left: *left as u16,
+                top: *top as u16,
+                width: *width as u16,
+                height: *height as u16,
+                buffer: std::borrow::Cow::Borrowed(lzw.as_slice()),
+                ..gif::Frame::default()
+            };
             encoder
-                .write_lzw_pre_encoded_frame(&last)
+                .write_lzw_pre_encoded_frame(&frame)
                 .map_err(gif_error)?;
         }
     }
-    Ok((out, shown_all))
-}
-
-fn frame_of(
-    lzw: Vec<u8>,
-    left: usize,
-    top: usize,
-    width: usize,
-    height: usize,
-    transparent: u8,
-) -> gif::Frame<'static> {
-    gif::Frame {
-        delay: 1,
-        dispose: gif::DisposalMethod::Keep,
-        transparent: Some(transparent),
-        left: left as u16,
-        top: top as u16,
-        width: width as u16,
-        height: height as u16,
-        buffer: lzw.into(),
-        ..gif::Frame::default()
-    }
+    Ok(out)
 }
 
 /// The error of shown frames against the source, for comparing encoders at equal bytes: the mean
