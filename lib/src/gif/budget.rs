@@ -1,8 +1,8 @@
 //! The byte budget and the choice of encoder. First the global palette ([`global_palette`]):
 //! its [`CANDIDATES`] (colour count and dithering) are each encoded on the trial's frames at loss
 //! 0 and at the losses expected to fill the budget, the one whose [`Curve`] of error against
-//! bytes is lowest at the budget is dithered in full, and its loss is searched to 92-100% of the
-//! budget. Only when no candidate comes near the budget (or the full search misses) does gifski
+//! bytes is lowest at the budget is dithered in full, and its loss is searched to 96-100% of the
+//! budget (`global::fit`). Only when no candidate comes near the budget (or the full search misses) does gifski
 //! make the sticker: the clip's bytes against quality and frame count (the calibrated
 //! [`SHAPE`], fitted to measured points by [`Model`]), the first quality predicted from the
 //! content, the short trial encode that measures what the clip costs, and [`search`], which
@@ -341,14 +341,18 @@ fn trial_error(video: &Frames, picks: &[usize], gif: &[u8]) -> Result<f64, GifEr
 /// changed its bytes by under 1%, while 150-350 is where most clips land).
 const FIRST_LOSS: u32 = 150;
 
+/// What a global-palette trial measured: (loss, ln bytes expected of a full encode).
+type Measured = Vec<(u32, f64)>;
+
 /// The global palette's trial on `picks`: loss 0, and while that is expected over `target`, the
-/// loss expected to fill it (three points at most); its curve, and the loss to start the full search at.
+/// loss expected to fill it (three points at most); its curve, the loss expected to weigh
+/// `target`, and the measured (loss, ln bytes expected of a full encode), for the full search.
 fn global_trial(
     video: &Frames,
     indexed: &global::Indexed,
     picks: &[usize],
     target: f64,
-) -> Result<(Curve, u32), GifError> {
+) -> Result<(Curve, u32, Measured), GifError> {
     let count = video.images.len();
     let scale = global::TRIAL_SCALE * count as f64 / picks.len() as f64;
     let mut curve = Curve {
@@ -381,8 +385,12 @@ fn global_trial(
         }
     }
     let start = global::next_loss(&measured, target).unwrap_or(loss);
-    Ok((curve, start))
+    Ok((curve, start, measured))
 }
+
+/// The share of the budget at which the global palette's forms are compared (by the error their
+/// trials expect there): where the measurements behind [`CANDIDATES`] and [`FEWEST`] were made.
+const RANK_AT: f64 = 0.92;
 
 /// The global palette's candidates, each tried on the trial's frames: the number of colours and
 /// the dithering. Measured at 500 KB on the benchmark's clips (`explore_global` below, DSSIM by
@@ -431,7 +439,7 @@ fn global_palette(
     picks: &[usize],
 ) -> Result<(Option<Sticker>, usize), GifError> {
     let count = video.images.len();
-    let target = settings.max_bytes as f64 * global::FILL;
+    let target = settings.max_bytes as f64 * RANK_AT;
     let mut forms: Vec<(u32, global::Dither)> = CANDIDATES.to_vec();
     // One palette per colour count, shared by the forms that have it.
     let counts: Vec<u32> = forms.iter().map(|f| f.0).chain([FEWEST]).collect();
@@ -440,15 +448,15 @@ fn global_palette(
         let at = counts.iter().position(|&c| c == colours).unwrap_or(0);
         palettes[at].clone()
     };
-    // The best form so far: (its expected ln error, its index, the loss to start its search at).
-    let mut best: Option<(f64, usize, u32)> = None;
+    // The best form so far: (its expected ln error, its index, its trial's measured points).
+    let mut best: Option<(f64, usize, Measured)> = None;
     // The best 63-colour form that fits below FEWEST_BELOW: (its expected ln error, its dithering).
     let mut best63: Option<(f64, global::Dither)> = None;
     let mut tried = 0;
     let mut form = 0;
     while let Some(&(colours, dither)) = forms.get(form) {
         let indexed = global::index(video, palette_of(colours), dither, picks);
-        let (curve, start) = global_trial(video, &indexed, picks, target)?;
+        let (curve, start, measured) = global_trial(video, &indexed, picks, target)?;
         tried += picks.len() * curve.points.len();
         // A trial that stayed far over the budget even at its greatest loss says nothing of the
         // error at the budget but that the full search will not reach it (the face clip: 1.3×).
@@ -467,8 +475,8 @@ fn global_palette(
             "GIF global-palette candidate"
         );
         let fits = reached <= target.ln() + GLOBAL_REACH;
-        if fits && best.is_none_or(|b| error < b.0) {
-            best = Some((error, form, start));
+        if fits && best.as_ref().is_none_or(|b| error < b.0) {
+            best = Some((error, form, measured));
         }
         if fits && colours == 63 && start < FEWEST_BELOW && best63.is_none_or(|b| error < b.0) {
             best63 = Some((error, dither));
@@ -480,14 +488,14 @@ fn global_palette(
             forms.push((FEWEST, dither));
         }
     }
-    let Some((_, form, start)) = best else {
+    let Some((_, form, measured)) = best else {
         return Ok((None, tried));
     };
     let (colours, dither) = forms[form];
     let palette = palette_of(colours);
     let all = resample(count, video.fps, video.fps);
     let indexed = global::index(video, palette, dither, &all);
-    let Some(fitted) = global::fit(&indexed, &all, settings.max_bytes, start)? else {
+    let Some(fitted) = global::fit(&indexed, &all, settings.max_bytes, &measured)? else {
         return Ok((None, tried));
     };
     let sticker = Sticker {
@@ -838,7 +846,7 @@ mod tests {
                     continue;
                 }
                 let started = Instant::now();
-                let fitted = global::fit(&indexed, &all, settings.max_bytes, 0).unwrap();
+                let fitted = global::fit(&indexed, &all, settings.max_bytes, &[]).unwrap();
                 let s = started.elapsed().as_secs_f64();
                 match fitted {
                     Some(f) => {
