@@ -153,6 +153,8 @@ struct Lookup<'a> {
     pub pal: &'a [RGB8],
     pub image: &'a Image<'a>,
     pub max_diff: u32,
+    /// √`max_diff` + 1: the loss's reach in RGB units, with a unit for rounding.
+    pub max_root: f32,
     /// Squared RGB distances between palette entries (`pal.len()` a row), to pass over a child
     /// that cannot be within `max_diff` whatever the diffused error before it.
     pub apart: &'a [u32],
@@ -165,6 +167,12 @@ impl Lookup<'_> {
     /// Every child of `node_id` whose colour at `pos` is within the loss, and on from there:
     /// the longest string (least total difference among equals) is kept in `best_*`.
     pub fn lossy_node(&mut self, pos: usize, node_id: NodeId, total_diff: u64, dither: RgbDiff) {
+        let table = self.code_table;
+        let first = table.nodes[node_id as usize].first_child;
+        // Most strings the search reaches have no continuation yet.
+        if first == NO_NODE {
+            return;
+        }
         let Some(px) = self.image.px_at(pos) else {
             return;
         };
@@ -181,16 +189,20 @@ impl Lookup<'_> {
         let want_c = self.pal[want as usize];
         // |a - b + d| >= |a - b| - |d| (and so for d / 2): a child further than the diffused
         // error plus the loss's reach from the wanted colour is out of reach (+1 for rounding).
-        let d = (i32::from(dither.r).pow(2)
-            + i32::from(dither.g).pow(2)
-            + i32::from(dither.b).pow(2)) as f32;
-        let reach = d.sqrt() + (self.max_diff as f32).sqrt() + 1.0;
-        let beyond = (reach * reach).min(u32::MAX as f32) as u32;
+        // Worked out at the first child whose colour differs.
+        let mut beyond = None;
+        let max_root = self.max_root;
+        let beyond_of = || {
+            let d = (i32::from(dither.r).pow(2)
+                + i32::from(dither.g).pow(2)
+                + i32::from(dither.b).pow(2)) as f32;
+            let reach = d.sqrt() + max_root;
+            (reach * reach).min(u32::MAX as f32) as u32
+        };
         let row = &self.apart[want as usize * self.pal.len()..][..self.pal.len()];
-        let table = self.code_table;
         // Where this string started: a child's strings end at most at `start + deepest`.
         let start = pos - usize::from(table.nodes[node_id as usize].len);
-        let mut next = table.nodes[node_id as usize].first_child;
+        let mut next = first;
         while next != NO_NODE {
             let child = next;
             let node = &table.nodes[child as usize];
@@ -204,7 +216,9 @@ impl Lookup<'_> {
             let (got, got_clear) = seen(next_px);
             let diff = if px == next_px || (want == got && want_clear == got_clear) {
                 0
-            } else if want_clear != got_clear || !want_clear && row[got as usize] > beyond {
+            } else if want_clear != got_clear
+                || !want_clear && row[got as usize] > *beyond.get_or_insert_with(beyond_of)
+            {
                 // Transparency against a colour, or a colour out of reach.
                 continue;
             } else {
@@ -324,6 +338,7 @@ pub(super) fn write(image: &Image<'_>, loss: u32) -> (Vec<u8>, Vec<u8>) {
                 pal,
                 image,
                 max_diff: loss,
+                max_root: (loss as f32).sqrt() + 1.0,
                 apart: &apart,
                 best_node: u16::from(px),
                 best_pos: pos + 1,
