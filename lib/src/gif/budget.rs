@@ -415,6 +415,13 @@ const FEWEST: u32 = 31;
 /// (the photo zoom: 63 ordered expected at loss 3983, 31 fitted at DSSIM 0.0232 where gifski made
 /// 0.0125; life at 624 px and grass, which gain from 31, need 2669 and 2854).
 const FEWEST_BELOW: u32 = 3500;
+/// The greatest loss the chosen form's trial may expect to need: one needing more is at the
+/// ceiling, and gifski makes the sticker without the full pass. Its full pass lands over the
+/// budget (a full pass weighs a median 1.10 times its trial, and past this loss there is
+/// hardly any loss left to add), and where such a form fitted it looked far worse than gifski
+/// (the photo zoom: DSSIM 0.0232 against 0.0125). On the benchmark that pass was 0.1-0.3 CPU-s
+/// spent for nothing on the astronaut, bigbuckbunny, mandelbrot and the photo zoom at 624 px.
+const GLOBAL_MAX_START: u32 = 3800;
 /// The global palette's trial: two runs of this many frames (8 in all, against gifski's 16). Each
 /// form's trial costs as many LZW passes as it takes to find the budget, so half the frames is
 /// about a third less of the whole encoder's CPU; on the benchmark's 22 clips the forms chosen
@@ -491,6 +498,11 @@ fn global_palette(
     let Some((_, form, measured)) = best else {
         return Ok((None, tried));
     };
+    let start =
+        global::next_loss(&measured, target).unwrap_or_else(|| measured.last().map_or(0, |p| p.0));
+    if start >= GLOBAL_MAX_START {
+        return Ok((None, tried));
+    }
     let (colours, dither) = forms[form];
     let palette = palette_of(colours);
     let all = resample(count, video.fps, video.fps);
