@@ -274,10 +274,21 @@ pub(super) fn encode(
     Ok((gif, pass.shown))
 }
 
-/// One frame as a pass coded it: the changed rectangle and its LZW data, or `None` when the
-/// frame changed nothing (the frame before it is then shown longer).
+/// The rectangle of a frame that changed, and its LZW data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rect {
+    left: usize,
+    top: usize,
+    width: usize,
+    height: usize,
+    lzw: Vec<u8>,
+}
+
+/// One frame as a pass coded it: the rectangle that changed, or `None` when the frame changed
+/// nothing (the frame before it is then shown longer).
+#[derive(Debug, Clone)]
 struct Coded {
-    rect: Option<(usize, usize, usize, usize, Vec<u8>)>,
+    rect: Option<Rect>,
 }
 
 impl Coded {
@@ -286,7 +297,7 @@ impl Coded {
     fn bytes(&self) -> usize {
         self.rect
             .as_ref()
-            .map_or(0, |r| r.4.len() + r.4.len().div_ceil(255) + 20)
+            .map_or(0, |r| r.lzw.len() + r.lzw.len().div_ceil(255) + 20)
     }
 }
 
@@ -313,12 +324,7 @@ fn code(indexed: &Indexed, picks: &[usize], before: Option<&Pass>, from: usize, 
     let mut shown_all: Vec<Vec<u8>> = Vec::with_capacity(picks.len());
     let mut shown: Vec<u8> = Vec::new();
     if let Some(before) = before.filter(|_| from > 0) {
-        for k in 0..from {
-            let c = &before.coded[k];
-            coded.push(Coded {
-                rect: c.rect.clone(),
-            });
-        }
+        coded.extend_from_slice(&before.coded[..from]);
         shown_all.extend(before.shown[..from].iter().cloned());
         shown = before.shown[from - 1].clone();
     }
@@ -335,7 +341,13 @@ fn code(indexed: &Indexed, picks: &[usize], before: Option<&Pass>, from: usize, 
                 loss,
             );
             shown = seen;
-            Some((0, 0, w, h, lzw))
+            Some(Rect {
+                left: 0,
+                top: 0,
+                width: w,
+                height: h,
+                lzw,
+            })
         } else {
             let same = |i: usize| target[i] == shown[i];
             let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
@@ -387,7 +399,13 @@ fn code(indexed: &Indexed, picks: &[usize], before: Option<&Pass>, from: usize, 
                         shown[(y0 + k / rw) * w + x0 + k % rw] = s;
                     }
                 }
-                Some((x0, y0, rw, rh, lzw))
+                Some(Rect {
+                    left: x0,
+                    top: y0,
+                    width: rw,
+                    height: rh,
+                    lzw,
+                })
             }
         };
         coded.push(Coded { rect });
@@ -428,18 +446,18 @@ fn write(indexed: &Indexed, picks: &[usize], pass: &Pass) -> Result<Vec<u8>, Gif
             .map_err(gif_error)?;
         for (n, &(k, start)) in changed.iter().enumerate() {
             let next = changed.get(n + 1).map_or(end, |c| c.1);
-            let Some((left, top, width, height, lzw)) = &pass.coded[k].rect else {
+            let Some(rect) = &pass.coded[k].rect else {
                 continue;
             };
             let frame = gif::Frame {
                 delay: (next.saturating_sub(start)).max(1) as u16,
                 dispose: gif::DisposalMethod::Keep,
                 transparent: Some(transparent),
-                left: *left as u16,
-                top: *top as u16,
-                width: *width as u16,
-                height: *height as u16,
-                buffer: std::borrow::Cow::Borrowed(lzw.as_slice()),
+                left: rect.left as u16,
+                top: rect.top as u16,
+                width: rect.width as u16,
+                height: rect.height as u16,
+                buffer: std::borrow::Cow::Borrowed(rect.lzw.as_slice()),
                 ..gif::Frame::default()
             };
             encoder
@@ -545,10 +563,9 @@ pub(super) fn shown_by(
 }
 
 /// The global-palette sticker that fits `max_bytes` best, with the loss that made it and the
-/// passes it took; `None` when even the greatest loss does not fit. `trial` is what the form's
-/// trial measured, (loss, ln bytes expected of the whole clip), empty for none.
-///
-/// The first pass is at the loss the trial expects to weigh [`FIRST_AIM`] of the budget. A pass
+/// passes it took; `None` when even the greatest loss does not fit. The first pass is at `start`
+/// (the loss the form's trial expects to fill the budget); `trial` is what that trial measured,
+/// (loss, ln bytes expected of the whole clip), empty for none, for its slope. A pass
 /// over the budget is corrected, while the correction is small, by redoing only the last quarter,
 /// half or three quarters of the frames at a greater loss, one that takes off their share of the
 /// excess ([`TAIL_REACH`]): the frames before keep the pass's loss and its LZW data, so a
@@ -562,15 +579,14 @@ pub(super) fn fit(
     indexed: &Indexed,
     picks: &[usize],
     max_bytes: usize,
+    start: u32,
     trial: &[(u32, f64)],
 ) -> Result<Option<Fitted>, GifError> {
     let budget = max_bytes as f64;
     let aim = AIM * budget;
     // The trial's own slope (its two points of highest loss) while a tail has one point.
     let typical = slope_or(trial, TYPICAL_SLOPE);
-    let mut loss = next_loss(trial, FIRST_AIM * budget)
-        .unwrap_or_else(|| trial.last().map_or(0, |p| p.0))
-        .min(MAX_LOSS);
+    let mut loss = start.min(MAX_LOSS);
     let mut whole: Vec<(u32, f64)> = Vec::new();
     let mut best: Option<Fitted> = None;
     let mut passes = 0;
@@ -599,17 +615,13 @@ pub(super) fn fit(
         // Over the budget: the shortest tail whose bytes need to fall by at most TAIL_REACH to
         // bring the whole to the aim.
         let n = picks.len();
-        let tail = [3, 2, 1]
-            .into_iter()
-            .map(|q| n * q / 4)
-            .filter(|_| bytes > budget)
-            .find_map(|from| {
-                let bytes_from = base.bytes_from(from) as f64;
-                let goal = bytes_from - (bytes - aim);
-                let reach = (bytes_from / goal).ln();
-                (from > 0 && goal > 0.0 && reach <= TAIL_REACH)
-                    .then_some((from, bytes - bytes_from))
-            });
+        let quarters: &[usize] = if bytes > budget { &[3, 2, 1] } else { &[] };
+        let tail = quarters.iter().map(|q| n * q / 4).find_map(|from| {
+            let bytes_from = base.bytes_from(from) as f64;
+            let goal = bytes_from - (bytes - aim);
+            let reach = (bytes_from / goal).ln();
+            (from > 0 && goal > 0.0 && reach <= TAIL_REACH).then_some((from, bytes - bytes_from))
+        });
         if let Some((from, head)) = tail {
             let mut points = vec![(loss, (bytes - head).ln())];
             while let Some(next) = next_loss_with(&points, aim - head, typical) {
@@ -654,11 +666,6 @@ pub(super) fn fit(
 pub(super) const FILL: f64 = 0.96;
 /// The share of the budget a later pass aims at: the middle of [`FILL`]..=100%.
 const AIM: f64 = 0.98;
-/// The share the first pass aims at, as the trial expects it: a full pass weighs a median 1.10
-/// times what the trial expects (0.98-1.33 on the benchmark's clips, see [`TRIAL_SCALE`]), so
-/// most first passes land in the window or over it, where a correction costs part of a pass,
-/// rather than under it, where it costs a whole one.
-const FIRST_AIM: f64 = 0.92;
 /// The most a correction moves the bytes of the frames it redoes, in ln bytes (about ±30%).
 const TAIL_REACH: f64 = 0.3;
 const MAX_PASSES: u32 = 6;
@@ -862,12 +869,12 @@ mod tests {
         let picks: Vec<usize> = (0..20).collect();
         let (exact, _) = encode(&indexed, &picks, 0).unwrap();
         let budget = exact.len() * 3 / 4;
-        if let Some(fitted) = fit(&indexed, &picks, budget, &[]).unwrap() {
+        if let Some(fitted) = fit(&indexed, &picks, budget, 0, &[]).unwrap() {
             assert!(fitted.gif.len() <= budget);
             assert!(fitted.loss > 0);
             assert!(fitted.passes as usize <= MAX_PASSES as usize);
         }
-        let roomy = fit(&indexed, &picks, exact.len(), &[]).unwrap().unwrap();
+        let roomy = fit(&indexed, &picks, exact.len(), 0, &[]).unwrap().unwrap();
         assert_eq!((roomy.loss, roomy.passes), (0, 1));
     }
 
