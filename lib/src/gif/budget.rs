@@ -2,12 +2,12 @@
 //! its [`CANDIDATES`] (colour count and dithering) are each encoded on the trial's frames at loss
 //! 0 and at the losses expected to fill the budget, the one whose [`Curve`] of error against
 //! bytes is lowest at the budget is dithered in full, and its loss is searched to 96-100% of the
-//! budget (`global::fit`). Only when no candidate comes near the budget (or the full search misses) does gifski
-//! make the sticker: the clip's bytes against quality and frame count (the calibrated
-//! [`SHAPE`], fitted to measured points by [`Model`]), the first quality predicted from the
-//! content, the short trial encode that measures what the clip costs, and [`search`], which
-//! encodes until a GIF fits, correcting from the bytes it measured, and lowers the frame rate
-//! ([`resample`]) only once `min_quality` does not fit.
+//! budget (`global::fit`). Only when no candidate comes near the budget (or the full search
+//! misses) does gifski make the sticker: the clip's bytes against quality and frame count (the
+//! calibrated [`SHAPE`], fitted to measured points by [`Model`]), the first quality predicted
+//! from the content, the short trial encode that measures what the clip costs, and [`search`],
+//! which encodes until a GIF fits, correcting from the bytes it measured, and lowers the frame
+//! rate ([`resample`]) only once `min_quality` does not fit.
 
 use super::decode::{Content, Frames};
 use super::encode::encode;
