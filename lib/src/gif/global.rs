@@ -224,16 +224,19 @@ fn diffuse(
 }
 
 /// The nearest palette entry of a colour, cached at 6 bits a channel (the dither's steps are
-/// coarser than the 2-unit error this leaves).
+/// coarser than the 2-unit error this leaves). An entry is one byte, 256 KB in all, half of two
+/// bytes an entry: the palette searched has at most [`MAX_COLOURS`] entries, so 255 is free to
+/// mean "not known yet".
 struct Nearest<'p> {
     palette: &'p [RGB8],
-    cache: Vec<u16>,
+    cache: Vec<u8>,
 }
 
 impl<'p> Nearest<'p> {
-    const UNKNOWN: u16 = u16::MAX;
+    const UNKNOWN: u8 = u8::MAX;
 
     fn new(palette: &'p [RGB8]) -> Self {
+        debug_assert!(palette.len() <= MAX_COLOURS as usize);
         Self {
             palette,
             cache: vec![Self::UNKNOWN; 1 << 18],
@@ -254,9 +257,9 @@ impl<'p> Nearest<'p> {
                     2 * dr * dr + 4 * dg * dg + 3 * db * db
                 })
                 .map_or(0, |(i, _)| i);
-            self.cache[key] = best as u16;
+            self.cache[key] = best as u8;
         }
-        self.cache[key] as u8
+        self.cache[key]
     }
 }
 
