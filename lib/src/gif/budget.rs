@@ -399,7 +399,7 @@ fn global_trial(
 }
 
 /// The share of the budget at which the global palette's forms are compared (by the error their
-/// trials expect there): where the measurements behind [`CANDIDATES`] and [`FEWEST`] were made.
+/// trials expect there): where the measurements behind [`CANDIDATES`] and [`FEWER`] were made.
 /// The full search's first pass aims here too, as the trial expects it: a full pass weighs a
 /// median 1.10 times what the trial expects (0.98-1.33 on the benchmark's clips), so most first
 /// passes land in `global::fit`'s window or over it, where a correction costs part of a pass,
@@ -412,7 +412,8 @@ const RANK_AT: f64 = 0.92;
 /// the rocket zoom, the cartoon and the test pattern, 63 diffused on gradients and the coffee
 /// zoom, 63 ordered on busy footage and fractals. 255 diffused was best only on the cartoon and
 /// the test pattern, where 127 also beats every recipe, so it is not worth a trial on every clip.
-/// [`FEWEST`] colours is tried after them, when a 63-colour form fits.
+/// [`FEWER`] colours are tried after them, when a 63-colour form fits, and [`FEWEST`] after that,
+/// when the [`FEWER`] form is the best.
 const CANDIDATES: [(u32, global::Dither); 3] = [
     (127, global::Dither::Diffused { keep: 0 }),
     (63, global::Dither::Diffused { keep: 0 }),
@@ -420,15 +421,27 @@ const CANDIDATES: [(u32, global::Dither); 3] = [
 ];
 
 /// The fourth form: this many colours, dithered as the better 63-colour form, tried when that
-/// form is expected to fit below [`FEWEST_BELOW`]. Fewer colours need less loss, and where the
+/// form is expected to fit below [`FEWER_BELOW`]. Fewer colours need less loss, and where the
 /// budget is tight that wins (life at 832 px: 0.0011 against 0.0033 with 127 colours; life at
 /// 624 px, grass, the astronaut and the face are better with it too).
-const FEWEST: u32 = 31;
+const FEWER: u32 = 31;
 /// A 63-colour form that needs this much loss or more to fit is at the ceiling: the motion is
 /// beyond one palette, and 31 colours would only hide it at a far worse picture than gifski's
 /// (the photo zoom: 63 ordered expected at loss 3983, 31 fitted at DSSIM 0.0232 where gifski made
 /// 0.0125; life at 624 px and grass, which gain from 31, need 2669 and 2854).
-const FEWEST_BELOW: u32 = 3500;
+const FEWER_BELOW: u32 = 3500;
+/// The fifth form: this many colours, diffused, tried when the [`FEWER`] form is the best so
+/// far and needs loss to fit, but less than [`FEWER_BELOW`]. Halving the colours again halves
+/// the colour table and takes a bit off every LZW code, so the budget needs still less loss: the
+/// grass zoom at 832 px, where 31 ordered was the best form and measured DSSIM 0.0095 at 500 KB
+/// (the best recipe 0.0080), measured 0.0060 with 15 diffused, fitted in full
+/// (`explore_global`), and its cheap errors ranked the forms the same way. Diffused because at 15
+/// colours it was the better dithering wherever either fitted (grass: 15 ordered 0.0071), and
+/// because 15 ordered misled the trial on life at 624 px: its bytes hardly fall with loss there,
+/// so it was expected to fit at loss 1541, chosen, and fitted at 0.0115 against 31 ordered's
+/// 0.0103 (`bench/encoders.md`). A 31-colour form that fits without loss is left as it is (life
+/// at 832 px: 23 colours fitted at 0.0014 against 31's 0.0011).
+const FEWEST: u32 = 15;
 /// The greatest loss the chosen form's trial may expect to need: one needing more is at the
 /// ceiling, and gifski makes the sticker without the full pass. Its full pass lands over the
 /// budget (a full pass weighs a median 1.10 times its trial, and past this loss there is
@@ -442,8 +455,9 @@ const GLOBAL_MAX_START: u32 = 3800;
 /// with 8 frames scored as well by DSSIM as with 16 (19 better than every recipe either way).
 const GLOBAL_TRIAL_RUN: usize = 4;
 
-/// The global-palette sticker ([`global`]) from the best of its [`CANDIDATES`] and [`FEWEST`]
-/// on the trial (by the cheap error, expected at the budget), with the trial frames it encoded;
+/// The global-palette sticker ([`global`]) from the best of its [`CANDIDATES`], [`FEWER`] and
+/// [`FEWEST`] on the trial (by the cheap error, expected at the budget), with the trial frames it
+/// encoded;
 /// `None` when no candidate's trial came near the budget or the full encode did not fit, and
 /// gifski makes the sticker instead. gifski is not tried first: at 500 KB the global palette
 /// measured better by DSSIM on 17 of the benchmark's 22 clips, equal on the test pattern, and
@@ -463,20 +477,15 @@ fn global_palette(
     let target = settings.max_bytes as f64 * RANK_AT;
     let mut forms: Vec<(u32, global::Dither)> = CANDIDATES.to_vec();
     // One palette per colour count, shared by the forms that have it.
-    let counts: Vec<u32> = forms.iter().map(|f| f.0).chain([FEWEST]).collect();
-    let palettes = global::palettes(video, &counts)?;
-    let palette_of = |colours: u32| {
-        let at = counts.iter().position(|&c| c == colours).unwrap_or(0);
-        palettes[at].clone()
-    };
+    let mut palettes = global::Palettes::new(video)?;
     // The best form so far: (its expected ln error, its index, its trial).
     let mut best: Option<(f64, usize, Trial)> = None;
-    // The best 63-colour form that fits below FEWEST_BELOW: (its expected ln error, its dithering).
+    // The best 63-colour form that fits below FEWER_BELOW: (its expected ln error, its dithering).
     let mut best63: Option<(f64, global::Dither)> = None;
     let mut tried = 0;
     let mut form = 0;
     while let Some(&(colours, dither)) = forms.get(form) {
-        let indexed = global::index(video, palette_of(colours), dither, picks);
+        let indexed = global::index(video, palettes.get(colours)?, dither, picks);
         let trial = global_trial(video, &indexed, picks, target)?;
         let (curve, start) = (&trial.curve, trial.start);
         tried += picks.len() * curve.points.len();
@@ -500,14 +509,21 @@ fn global_palette(
         if fits && best.as_ref().is_none_or(|b| error < b.0) {
             best = Some((error, form, trial));
         }
-        if fits && colours == 63 && start < FEWEST_BELOW && best63.is_none_or(|b| error < b.0) {
+        if fits && colours == 63 && start < FEWER_BELOW && best63.is_none_or(|b| error < b.0) {
             best63 = Some((error, dither));
         }
         form += 1;
         if form == CANDIDATES.len()
             && let Some((_, dither)) = best63
         {
-            forms.push((FEWEST, dither));
+            forms.push((FEWER, dither));
+        }
+        // The FEWER form just tried is the best, and needs loss: try fewer colours still.
+        let fewer_best = best
+            .as_ref()
+            .is_some_and(|b| b.1 == form - 1 && (1..FEWER_BELOW).contains(&b.2.start));
+        if colours == FEWER && form == forms.len() && fewer_best {
+            forms.push((FEWEST, global::Dither::Diffused { keep: 0 }));
         }
     }
     let Some((_, form, trial)) = best else {
@@ -517,7 +533,7 @@ fn global_palette(
         return Ok((None, tried));
     }
     let (colours, dither) = forms[form];
-    let palette = palette_of(colours);
+    let palette = palettes.get(colours)?;
     let all = resample(count, video.fps, video.fps);
     let indexed = global::index(video, palette, dither, &all);
     let Some(fitted) = global::fit(

@@ -1,5 +1,5 @@
 //! The first encoder: one palette for the whole clip (imagequant over a sample of its frames,
-//! [`palettes`]), every frame mapped onto it ([`index`]) by error diffusion (Sierra Lite, as
+//! [`Palettes`]), every frame mapped onto it ([`index`]) by error diffusion (Sierra Lite, as
 //! ffmpeg's default) or ordered (Bayer) dithering ([`Dither`]), each frame after the first stored
 //! as the rectangle that changed with the unchanged pixels transparent, and gifsicle's lossy LZW
 //! ([`lossy`]) as the knob that trades bytes for error. Transparency is a colour like the others
@@ -66,46 +66,62 @@ pub(super) enum Dither {
     Diffused { keep: u32 },
 }
 
-/// Palettes for the clip, one for each entry of `colours` (255 at most each): imagequant over
-/// [`PALETTE_SAMPLE`] frames spread over it, the histogram made once (its contrast maps are most
-/// of the cost) and quantised once for each distinct count, then the transparent entry after
-/// each.
-pub(super) fn palettes(video: &Frames, colours: &[u32]) -> Result<Vec<Vec<RGB8>>, GifError> {
-    let (width, height) = (video.width as usize, video.height as usize);
-    let iq = |e: imagequant::Error| GifError::Internal(format!("imagequant: {e}"));
-    let mut attr = imagequant::new();
-    attr.set_speed(5).map_err(iq)?;
-    let mut histogram = imagequant::Histogram::new(&attr);
-    let count = video.images.len();
-    let sample = PALETTE_SAMPLE.min(count);
-    for k in 0..sample {
-        let frame = &video.images[k * count / sample];
-        let mut image = attr
-            .new_image_borrowed(frame.buf(), width, height, 0.0)
-            .map_err(iq)?;
-        histogram.add_image(&attr, &mut image).map_err(iq)?;
-    }
-    let mut out: Vec<Vec<RGB8>> = Vec::with_capacity(colours.len());
-    for (k, &count) in colours.iter().enumerate() {
-        // A count asked for again shares the palette already made for it.
-        if let Some(same) = colours[..k].iter().position(|&c| c == count) {
-            out.push(out[same].clone());
-            continue;
-        }
-        attr.set_max_colors(count.clamp(2, MAX_COLOURS))
-            .map_err(iq)?;
-        let mut result = histogram.quantize(&attr).map_err(iq)?;
-        let mut palette: Vec<RGB8> = result.palette().iter().map(|c| c.rgb()).collect();
-        palette.push(RGB8::new(0, 0, 0));
-        out.push(palette);
-    }
-    Ok(out)
+/// The clip's palettes: imagequant over [`PALETTE_SAMPLE`] frames spread over it, the histogram
+/// made once (its contrast maps are most of the cost) and quantised once for each number of
+/// colours asked for, when it is first asked for (the fewer-colour forms are tried only on some
+/// clips), each with the transparent entry after its colours.
+pub(super) struct Palettes {
+    attr: imagequant::Attributes,
+    histogram: imagequant::Histogram,
+    made: Vec<(u32, Vec<RGB8>)>,
 }
 
-/// One palette of at most `colours` colours (see [`palettes`]), for the measurements.
+fn iq(e: imagequant::Error) -> GifError {
+    GifError::Internal(format!("imagequant: {e}"))
+}
+
+impl Palettes {
+    pub(super) fn new(video: &Frames) -> Result<Self, GifError> {
+        let (width, height) = (video.width as usize, video.height as usize);
+        let mut attr = imagequant::new();
+        attr.set_speed(5).map_err(iq)?;
+        let mut histogram = imagequant::Histogram::new(&attr);
+        let count = video.images.len();
+        let sample = PALETTE_SAMPLE.min(count);
+        for k in 0..sample {
+            let frame = &video.images[k * count / sample];
+            let mut image = attr
+                .new_image_borrowed(frame.buf(), width, height, 0.0)
+                .map_err(iq)?;
+            histogram.add_image(&attr, &mut image).map_err(iq)?;
+        }
+        Ok(Self {
+            attr,
+            histogram,
+            made: Vec::new(),
+        })
+    }
+
+    /// The palette of at most `colours` colours (255 at most), then the transparent entry.
+    pub(super) fn get(&mut self, colours: u32) -> Result<Vec<RGB8>, GifError> {
+        if let Some((_, palette)) = self.made.iter().find(|m| m.0 == colours) {
+            return Ok(palette.clone());
+        }
+        self.attr
+            .set_max_colors(colours.clamp(2, MAX_COLOURS))
+            .map_err(iq)?;
+        let mut result = self.histogram.quantize(&self.attr).map_err(iq)?;
+        let mut palette: Vec<RGB8> = result.palette().iter().map(|c| c.rgb()).collect();
+        palette.push(RGB8::new(0, 0, 0));
+        self.made.push((colours, palette.clone()));
+        Ok(palette)
+    }
+}
+
+/// One palette of at most `colours` colours (see [`Palettes`]), for the measurements.
 #[cfg(test)]
 pub(super) fn palette(video: &Frames, colours: u32) -> Result<Vec<RGB8>, GifError> {
-    Ok(palettes(video, &[colours])?.remove(0))
+    Palettes::new(video)?.get(colours)
 }
 
 /// Dithers the frames `picks` of `video` onto `palette` (its last entry the transparent one);
@@ -796,6 +812,27 @@ mod tests {
             assert_eq!(seen.iter().filter(|&&s| s == d).count(), 4, "{d}");
         }
         assert_eq!(bayer(3, 5), bayer(11, 13));
+    }
+
+    #[test]
+    fn a_palette_is_the_same_whichever_counts_were_made_before_it_and_holds_at_most_that_many() {
+        // The forms ask for their palettes as they are tried, so one made after others must be
+        // the one made first.
+        let video = clip();
+        let alone = Palettes::new(&video).unwrap().get(15).unwrap();
+        let mut palettes = Palettes::new(&video).unwrap();
+        let first = palettes.get(63).unwrap();
+        let after = palettes.get(15).unwrap();
+        assert_eq!(after, alone);
+        assert_eq!(palettes.get(63).unwrap(), first);
+        // At most that many colours, then the transparent entry.
+        assert!(
+            alone.len() <= 16 && first.len() <= 64,
+            "{} {}",
+            alone.len(),
+            first.len()
+        );
+        assert!(first.len() > alone.len(), "{} {}", first.len(), alone.len());
     }
 
     #[test]

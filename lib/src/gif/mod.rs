@@ -4,11 +4,12 @@
 //! this module owns the choice and the byte budget.
 //!
 //! The global palette comes first: a few forms of it (127 and 63 colours diffused, 63 ordered:
-//! `budget::CANDIDATES`, then 31 colours when a 63-colour form fits: `budget::FEWEST`) are tried
-//! on an 8-frame trial, the one expected to show the least error at the budget is encoded in
-//! full, and its loss is searched to 96-100% of the budget (its passes only redo the LZW; the
-//! loss is interpolated in √loss, where the bytes fall evenly, and a pass over the budget is
-//! corrected by redoing only its last frames at a greater loss).
+//! `budget::CANDIDATES`, then 31 colours when a 63-colour form fits: `budget::FEWER`, and 15
+//! diffused when 31 is the best and needs loss: `budget::FEWEST`) are tried on an 8-frame trial,
+//! the one expected to show the least error at the budget is encoded in full, and its loss is
+//! searched to 96-100% of the budget (its passes only redo the LZW; the loss is interpolated in
+//! √loss, where the bytes fall evenly, and a pass over the budget is corrected by redoing only
+//! its last frames at a greater loss).
 //! gifski makes the sticker only where no form of the global palette comes near the budget
 //! (whole-frame motion such as a photo zoomed at 624 px): its quality is predicted from the frame
 //! count, the pixel count and two cheap content measures taken while decoding, a 16-frame trial
