@@ -368,14 +368,17 @@ fn code(indexed: &Indexed, picks: &[usize], before: Option<&Pass>, from: usize, 
                 lzw,
             })
         } else {
-            let same = |i: usize| target[i] == shown[i];
+            // The changed rectangle, row by row: an unchanged row is one slice comparison, and a
+            // changed one is searched from each end only as far as its first difference.
             let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
             for y in 0..h {
-                for x in 0..w {
-                    if !same(y * w + x) {
-                        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
-                    }
+                let (new, old) = (&target[y * w..(y + 1) * w], &shown[y * w..(y + 1) * w]);
+                if new == old {
+                    continue;
                 }
+                let first = new.iter().zip(old).position(|(a, b)| a != b).unwrap_or(0);
+                let last = new.iter().zip(old).rposition(|(a, b)| a != b).unwrap_or(0);
+                (x0, y0, x1, y1) = (x0.min(first), y0.min(y), x1.max(last), y1.max(y));
             }
             if x0 > x1 {
                 None
@@ -383,27 +386,31 @@ fn code(indexed: &Indexed, picks: &[usize], before: Option<&Pass>, from: usize, 
                 let (rw, rh) = (x1 - x0 + 1, y1 - y0 + 1);
                 // What the screen shows where the pixel is unchanged, transparent (not
                 // known to the LZW) where it changed.
+                let rows = || (y0..=y1).map(|y| y * w + x0..y * w + x1 + 1);
                 let mut under = Vec::with_capacity(rw * rh);
-                for y in y0..=y1 {
-                    let row = y * w + x0..=y * w + x1;
-                    under.extend(row.map(|i| if same(i) { target[i] } else { transparent }));
+                for row in rows() {
+                    let pairs = target[row.clone()].iter().zip(&shown[row]);
+                    under.extend(pairs.map(|(&t, &s)| if t == s { t } else { transparent }));
                 }
                 // Mostly unchanged: the unchanged pixels start as transparency (long runs of
                 // it); mostly changed: as their colour (scattered transparency breaks the
                 // strings). Either way the LZW may take the other where it makes longer ones.
                 let kept = under.iter().filter(|&&u| u != transparent).count();
                 let clear = kept * 2 > rw * rh;
-                let rect: Vec<u8> = (y0..=y1)
-                    .flat_map(|y| target[y * w + x0..=y * w + x1].iter().copied())
-                    .zip(&under)
-                    .map(|(t, &u)| {
-                        if clear && u != transparent {
-                            transparent
-                        } else {
-                            t
-                        }
-                    })
-                    .collect();
+                // A palette colour is never the transparent entry, so `under` is transparent
+                // exactly where the pixel changed.
+                let mut rect = Vec::with_capacity(rw * rh);
+                for (row, under) in rows().zip(under.chunks(rw)) {
+                    let target = &target[row];
+                    if clear {
+                        let pairs = target.iter().zip(under);
+                        rect.extend(
+                            pairs.map(|(&t, &u)| if u == transparent { t } else { transparent }),
+                        );
+                    } else {
+                        rect.extend_from_slice(target);
+                    }
+                }
                 let (lzw, seen) = lossy::write(
                     &lossy::Image {
                         img: &rect,
@@ -413,9 +420,11 @@ fn code(indexed: &Indexed, picks: &[usize], before: Option<&Pass>, from: usize, 
                     },
                     loss,
                 );
-                for (k, &s) in seen.iter().enumerate() {
-                    if s != transparent {
-                        shown[(y0 + k / rw) * w + x0 + k % rw] = s;
+                for (row, seen) in rows().zip(seen.chunks(rw)) {
+                    for (screen, &s) in shown[row].iter_mut().zip(seen) {
+                        if s != transparent {
+                            *screen = s;
+                        }
                     }
                 }
                 Some(Rect {
