@@ -592,9 +592,9 @@ pub(super) fn shown_by(
 
 /// The global-palette sticker that fits `max_bytes` best, with the loss that made it and the
 /// passes it took; `None` when even the greatest loss does not fit. The first pass is at `start`
-/// (the loss the form's trial expects to fill the budget); `trial` is what that trial measured,
-/// (loss, ln bytes expected of the whole clip), empty for none, for its slope. A pass
-/// over the budget is corrected, while the correction is small, by redoing only the last quarter,
+/// (the loss the form's trial expects to fill the budget); `trial` is what that trial measured
+/// ((loss, ln bytes expected of the whole clip), empty for none), for its slope. A pass over the
+/// budget is corrected, while the correction is small, by redoing only the last quarter,
 /// half or three quarters of the frames at a greater loss, one that takes off their share of the
 /// excess ([`TAIL_REACH`]): the frames before keep the pass's loss and its LZW data, so a
 /// correction costs a part of a pass. A pass under [`FILL`] of the budget, or over it by more
